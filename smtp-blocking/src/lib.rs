@@ -1,0 +1,2 @@
+//! A blocking SMTP client over `std::net` and rustls.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! A sans-IO SMTP client protocol state machine.
+#![forbid(unsafe_code)]

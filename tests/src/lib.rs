@@ -1,0 +1,2 @@
+//! Helpers that start real SMTP servers on loopback for the interoperability tests.
+#![forbid(unsafe_code)]
