@@ -1,2 +1,8 @@
 //! A sans-IO SMTP client protocol state machine.
 #![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod secret;
+
+pub use auth::{Credentials, Mechanism};
+pub use secret::Secret;
