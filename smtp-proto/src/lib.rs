@@ -2,7 +2,12 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod error;
+mod line;
+pub mod reply;
 pub mod secret;
 
 pub use auth::{Credentials, Mechanism};
+pub use error::ParseError;
+pub use reply::{EnhancedStatusCode, Reply, ReplyCode, ReplyDecoder, ReplyLimits, Severity};
 pub use secret::Secret;
