@@ -2,12 +2,14 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod capabilities;
 pub mod error;
 mod line;
 pub mod reply;
 pub mod secret;
 
 pub use auth::{Credentials, Mechanism};
+pub use capabilities::{Capabilities, Extension, SizeLimit};
 pub use error::ParseError;
 pub use reply::{EnhancedStatusCode, Reply, ReplyCode, ReplyDecoder, ReplyLimits, Severity};
 pub use secret::Secret;
