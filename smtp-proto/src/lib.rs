@@ -2,7 +2,9 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod data;
 pub mod secret;
 
 pub use auth::{Credentials, Mechanism};
+pub use data::{BodyInfo, DataEncoder};
 pub use secret::Secret;
