@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod capabilities;
+pub mod data;
 pub mod error;
 mod line;
 pub mod reply;
@@ -10,6 +11,7 @@ pub mod secret;
 
 pub use auth::{Credentials, Mechanism};
 pub use capabilities::{Capabilities, Extension, SizeLimit};
+pub use data::{BodyInfo, DataEncoder};
 pub use error::ParseError;
 pub use reply::{EnhancedStatusCode, Reply, ReplyCode, ReplyDecoder, ReplyLimits, Severity};
 pub use secret::Secret;
