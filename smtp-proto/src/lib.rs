@@ -1,8 +1,10 @@
 //! A sans-IO SMTP client protocol state machine.
 #![forbid(unsafe_code)]
 
+pub mod address;
 pub mod auth;
 pub mod secret;
 
+pub use address::{AddressError, Domain, Mailbox, ReversePath, XText};
 pub use auth::{Credentials, Mechanism};
 pub use secret::Secret;
