@@ -1,0 +1,1205 @@
+//! The client side of an SMTP session (RFC 5321), as a state machine without I/O.
+//!
+//! A [`Session`] consumes the bytes the server sent and produces the bytes to write. The adapter
+//! that owns the connection runs this loop:
+//!
+//! 1. Create the session with [`Session::new`] right after the TCP connection (and, for
+//!    [`TlsPolicy::Wrapper`], the TLS handshake) is up.
+//! 2. Write everything [`Session::poll_transmit`] returns, in as few writes as possible.
+//! 3. Handle every [`Session::poll_event`]: on [`Event::TlsUpgradeRequired`] run the TLS
+//!    handshake and call [`Session::tls_established`]; on [`Event::Closed`] write what is left
+//!    and close the connection.
+//! 4. Wait for input until [`Session::poll_timeout`]; feed bytes to [`Session::handle_input`],
+//!    the end of the stream to [`Session::handle_eof`], and an expired deadline to
+//!    [`Session::handle_timeout`]. Go back to 2.
+//!
+//! Work is queued at any time with [`Session::send`], [`Session::command`],
+//! [`Session::data`], [`Session::noop`] and [`Session::quit`]; it runs once the greeting, EHLO,
+//! STARTTLS and AUTH are done, and its result comes back as an event carrying the [`Handle`]
+//! the call returned.
+
+mod config;
+mod error;
+mod event;
+mod state;
+mod transaction;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+pub use config::{Config, RecipientPolicy, TlsPolicy};
+pub use error::{Error, Stage};
+pub use event::{Event, Handle, TranscriptLine};
+pub use transaction::{Delivery, Envelope, RecipientResult};
+
+use crate::auth::{self, SaslClient, SaslError};
+use crate::capabilities::{Capabilities, Extension, SizeLimit};
+use crate::command::{BodyType, Command, MailParameters, RcptParameters};
+use crate::data::{BodyInfo, DataEncoder};
+use crate::reply::{Reply, ReplyDecoder};
+use state::{BodyTransfer, Expect, Pending, Phase, Transaction, Verb, Work};
+
+/// A client SMTP session: the protocol logic of one connection, driven by an adapter.
+///
+/// See the [module documentation](self) for the loop an adapter runs.
+#[derive(Debug)]
+pub struct Session {
+    config: Config,
+    phase: Phase,
+    decoder: ReplyDecoder,
+    input: BytesMut,
+    output: BytesMut,
+    capabilities: Capabilities,
+    encrypted: bool,
+    authenticated: bool,
+    sasl: Option<Box<dyn SaslClient>>,
+    sasl_error: Option<SaslError>,
+    inflight: VecDeque<Pending>,
+    work: VecDeque<Work>,
+    transactions: VecDeque<Transaction>,
+    transfer: Option<BodyTransfer>,
+    events: VecDeque<Event>,
+    transcript: VecDeque<TranscriptLine>,
+    next_handle: u64,
+    /// A transaction ended without its end of data, so the server still holds its envelope.
+    needs_reset: bool,
+    /// The last reply to a DATA queued with `command` was 354.
+    data_ready: bool,
+    quit_queued: bool,
+    /// What ends the session once the QUIT reply arrives.
+    close_error: Option<Error>,
+}
+
+impl Session {
+    /// Creates a session for a connection that has just been opened at `now`; the greeting
+    /// deadline starts then.
+    pub fn new(config: Config, now: Instant) -> Self {
+        let greeting_deadline = now + config.timeouts.greeting;
+        let mut inflight = VecDeque::new();
+        inflight.push_back(Pending {
+            expect: Expect::Greeting,
+            deadline: Some(greeting_deadline),
+        });
+
+        Self {
+            decoder: ReplyDecoder::new(config.reply_limits),
+            encrypted: config.tls == TlsPolicy::Wrapper,
+            config,
+            phase: Phase::Greeting,
+            input: BytesMut::new(),
+            output: BytesMut::new(),
+            capabilities: Capabilities::default(),
+            authenticated: false,
+            sasl: None,
+            sasl_error: None,
+            inflight,
+            work: VecDeque::new(),
+            transactions: VecDeque::new(),
+            transfer: None,
+            events: VecDeque::new(),
+            transcript: VecDeque::new(),
+            next_handle: 0,
+            needs_reset: false,
+            data_ready: false,
+            quit_queued: false,
+            close_error: None,
+        }
+    }
+
+    /// Feeds bytes received from the server; a partial line is kept until the rest arrives.
+    pub fn handle_input(&mut self, data: &[u8]) {
+        match self.phase {
+            Phase::Closed => return,
+            Phase::TlsHandshake => {
+                let octets = self.input.len() + data.len();
+                self.input.clear();
+                self.abort(Error::StartTlsInjection { octets });
+                return;
+            }
+            _ => {}
+        }
+
+        self.input.extend_from_slice(data);
+        while !matches!(self.phase, Phase::Closed | Phase::TlsHandshake) {
+            match self.decoder.decode(&mut self.input) {
+                Ok(Some(reply)) => {
+                    self.record_reply(&reply);
+                    self.handle_reply(reply);
+                }
+                Ok(None) => break,
+                Err(error) => self.abort(Error::Parse(error)),
+            }
+        }
+        self.advance();
+    }
+
+    /// Tells the session that the server closed the connection.
+    pub fn handle_eof(&mut self) {
+        match self.phase {
+            Phase::Closed => {}
+            Phase::Quitting => {
+                let error = self.close_error.take();
+                self.close(error);
+            }
+            _ => {
+                let stage = self.current_stage();
+                self.abort(Error::ConnectionClosed { stage });
+            }
+        }
+    }
+
+    /// Returns the next bytes to write to the server, everything that may be sent now in one
+    /// buffer, and starts the reply deadlines of the commands in it at `now`.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
+        self.fill_message_data();
+        if self.output.is_empty() {
+            return None;
+        }
+
+        let timeouts = self.config.timeouts;
+        for pending in self.inflight.iter_mut().rev() {
+            if pending.deadline.is_some() {
+                break;
+            }
+            pending.deadline = Some(now + Self::timeout_for(&timeouts, pending.expect));
+        }
+
+        Some(self.output.split().freeze())
+    }
+
+    /// Returns the next state change for the application.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Returns the next transcript line, when [`Config::transcript`] is on.
+    #[must_use]
+    pub fn poll_transcript(&mut self) -> Option<TranscriptLine> {
+        self.transcript.pop_front()
+    }
+
+    /// Returns when the reply the session waits for is overdue; call
+    /// [`handle_timeout`](Self::handle_timeout) then. `None` while no reply is awaited.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.phase == Phase::Closed {
+            return None;
+        }
+        self.inflight.front().and_then(|pending| pending.deadline)
+    }
+
+    /// Tells the session the time; an overdue reply ends the session with
+    /// [`Error::Timeout`], or [`Error::OutcomeUnknown`] for a message whose data was all sent.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let Some(deadline) = self.poll_timeout() else {
+            return;
+        };
+        if now < deadline {
+            return;
+        }
+
+        if self.phase == Phase::Quitting {
+            let error = self.close_error.take();
+            self.close(error);
+            return;
+        }
+        let stage = self.current_stage();
+        self.abort(Error::Timeout { stage });
+    }
+
+    /// Tells the session that the TLS handshake after [`Event::TlsUpgradeRequired`] succeeded;
+    /// the session forgets the capabilities learnt in clear text and sends EHLO again
+    /// (RFC 3207 section 4.2).
+    pub fn tls_established(&mut self) -> Result<(), Error> {
+        if self.phase != Phase::TlsHandshake {
+            return Err(Error::NotHandshaking);
+        }
+
+        self.encrypted = true;
+        self.capabilities = Capabilities::default();
+        self.decoder = ReplyDecoder::new(self.config.reply_limits);
+        if self.config.transcript {
+            self.transcript.push_back(TranscriptLine::TlsEstablished);
+        }
+        self.send_hello();
+        Ok(())
+    }
+
+    /// Queues a message: MAIL FROM, RCPT TO for each recipient, DATA and the content, which is
+    /// dot-stuffed and CRLF-canonicalised on the way out. The result is an
+    /// [`Event::TransactionCompleted`] carrying the returned handle.
+    pub fn send(&mut self, envelope: Envelope, body: impl Into<Bytes>) -> Result<Handle, Error> {
+        let handle = self.queue_handle()?;
+        self.work.push_back(Work::Send {
+            handle,
+            envelope,
+            body: body.into(),
+        });
+        self.advance();
+        Ok(handle)
+    }
+
+    /// Queues one command whose reply comes back as an [`Event::CommandCompleted`], for callers
+    /// who drive the dialogue themselves. STARTTLS and AUTH are refused: the session runs them
+    /// as configured.
+    pub fn command(&mut self, command: Command) -> Result<Handle, Error> {
+        if matches!(
+            command,
+            Command::StartTls
+                | Command::Auth { .. }
+                | Command::AuthResponse(_)
+                | Command::AuthCancel
+        ) {
+            return Err(Error::InvalidCommand {
+                verb: command.verb(),
+            });
+        }
+
+        let handle = self.queue_handle()?;
+        if command == Command::Quit {
+            self.quit_queued = true;
+        }
+        self.work.push_back(Work::Command { handle, command });
+        self.advance();
+        Ok(handle)
+    }
+
+    /// Queues message content after a DATA queued with [`command`](Self::command); the reply
+    /// after the end of data comes back as an [`Event::CommandCompleted`].
+    pub fn data(&mut self, body: impl Into<Bytes>) -> Result<Handle, Error> {
+        let handle = self.queue_handle()?;
+        self.work.push_back(Work::Data {
+            handle,
+            body: body.into(),
+        });
+        self.advance();
+        Ok(handle)
+    }
+
+    /// Queues NOOP (RFC 5321 section 4.1.1.9).
+    pub fn noop(&mut self) -> Result<Handle, Error> {
+        self.command(Command::Noop)
+    }
+
+    /// Queues QUIT after the work already queued; the session then ends with
+    /// [`Event::Closed`] carrying no error.
+    pub fn quit(&mut self) {
+        if self.quit_queued || matches!(self.phase, Phase::Quitting | Phase::Closed) {
+            return;
+        }
+        self.quit_queued = true;
+        self.work.push_back(Work::Quit);
+        self.advance();
+    }
+
+    /// Returns the capabilities of the last EHLO reply; empty before it and after HELO.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    /// Tells whether the connection is encrypted (STARTTLS done, or implicit TLS).
+    pub fn is_encrypted(&self) -> bool {
+        self.encrypted
+    }
+
+    /// Tells whether setup is done and queued work runs.
+    pub fn is_ready(&self) -> bool {
+        self.phase == Phase::Ready
+    }
+
+    /// Tells whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    /// Tells whether the session is idle: ready, with no work queued or under way, so the
+    /// connection may be reused or pooled.
+    pub fn is_idle(&self) -> bool {
+        self.phase == Phase::Ready
+            && self.work.is_empty()
+            && self.inflight.is_empty()
+            && self.transfer.is_none()
+            && self.output.is_empty()
+    }
+
+    /// Returns how long one write of message data may take (RFC 5321 section 4.5.3.2.5); the
+    /// core never sees writes, so adapters use it as their write timeout.
+    pub fn write_timeout(&self) -> Duration {
+        self.config.timeouts.data_block
+    }
+
+    /// Returns the session's settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn queue_handle(&mut self) -> Result<Handle, Error> {
+        if self.quit_queued || matches!(self.phase, Phase::Quitting | Phase::Closed) {
+            return Err(Error::Closed);
+        }
+
+        let handle = Handle(self.next_handle);
+        self.next_handle += 1;
+        Ok(handle)
+    }
+
+    fn handle_reply(&mut self, reply: Reply) {
+        let Some(pending) = self.inflight.pop_front() else {
+            let error = if reply.code().value() == 421 {
+                Error::ServiceClosing { reply }
+            } else {
+                Error::UnexpectedReply {
+                    stage: self.current_stage(),
+                    reply,
+                }
+            };
+            self.abort(error);
+            return;
+        };
+
+        // RFC 5321 section 3.8: 421 may answer any command and ends the session.
+        if reply.code().value() == 421 && pending.expect != Expect::Quit {
+            if let Expect::Command(handle, _) | Expect::CommandData(handle) = pending.expect {
+                self.events.push_back(Event::CommandCompleted {
+                    handle,
+                    result: Ok(reply.clone()),
+                });
+            }
+            self.abort(Error::ServiceClosing { reply });
+            return;
+        }
+
+        match pending.expect {
+            Expect::Greeting => self.on_greeting(reply),
+            Expect::Ehlo => self.on_ehlo(reply),
+            Expect::Helo => self.on_helo(reply),
+            Expect::StartTls => self.on_starttls(reply),
+            Expect::Auth => self.on_auth(reply),
+            Expect::AuthCancel => {
+                let error = match self.sasl_error.take() {
+                    Some(error) => Error::Sasl(error),
+                    None => Error::UnexpectedReply {
+                        stage: Stage::Auth,
+                        reply,
+                    },
+                };
+                self.quit_with(error);
+            }
+            Expect::Mail => self.on_mail(reply),
+            Expect::Rcpt => self.on_rcpt(reply),
+            Expect::Data => self.on_data(reply),
+            Expect::EndOfData => self.on_end_of_data(reply),
+            Expect::Reset => {}
+            Expect::Command(handle, verb) => self.on_command(handle, verb, reply),
+            Expect::CommandData(handle) => self.events.push_back(Event::CommandCompleted {
+                handle,
+                result: Ok(reply),
+            }),
+            Expect::Quit => {
+                let error = self.close_error.take();
+                self.close(error);
+            }
+        }
+    }
+
+    fn on_greeting(&mut self, reply: Reply) {
+        match reply.code().value() {
+            220 => {
+                self.events.push_back(Event::GreetingReceived { reply });
+                self.send_hello();
+            }
+            221 => self.abort(Error::Rejected {
+                stage: Stage::Greeting,
+                reply,
+            }),
+            _ => {
+                let error = Self::refusal(Stage::Greeting, reply);
+                self.quit_with(error);
+            }
+        }
+    }
+
+    fn on_ehlo(&mut self, reply: Reply) {
+        match reply.code().value() {
+            250 => {
+                self.capabilities = Capabilities::from_ehlo_reply(&reply);
+                self.after_hello();
+            }
+            // RFC 5321 section 3.2: only "command not recognized" justifies HELO, and HELO
+            // cannot lead to STARTTLS.
+            500 | 502 if self.config.tls == TlsPolicy::Required && !self.encrypted => {
+                self.quit_with(Error::TlsNotOffered);
+            }
+            500 | 502 => {
+                let name = self.config.ehlo_name.clone();
+                self.send_command(Command::Helo(name), Expect::Helo);
+            }
+            _ => {
+                let error = Self::refusal(Stage::Ehlo, reply);
+                self.quit_with(error);
+            }
+        }
+    }
+
+    fn on_helo(&mut self, reply: Reply) {
+        if reply.code().value() != 250 {
+            let error = Self::refusal(Stage::Helo, reply);
+            self.quit_with(error);
+            return;
+        }
+
+        self.capabilities = Capabilities::default();
+        self.after_hello();
+    }
+
+    fn after_hello(&mut self) {
+        if !self.encrypted {
+            let wants_tls = matches!(
+                self.config.tls,
+                TlsPolicy::Required | TlsPolicy::Opportunistic
+            );
+            if wants_tls && self.capabilities.has(Extension::StartTls) {
+                self.phase = Phase::StartTls;
+                self.send_command(Command::StartTls, Expect::StartTls);
+                return;
+            }
+            if self.config.tls == TlsPolicy::Required {
+                self.quit_with(Error::TlsNotOffered);
+                return;
+            }
+        }
+        self.after_tls();
+    }
+
+    fn after_tls(&mut self) {
+        if self.config.credentials.is_some() && !self.authenticated {
+            self.start_auth();
+            return;
+        }
+
+        self.phase = Phase::Ready;
+        self.events.push_back(Event::Ready);
+    }
+
+    fn on_starttls(&mut self, reply: Reply) {
+        if reply.code().value() == 220 {
+            // RFC 3207 section 4.2: nothing received before the handshake may be used.
+            if !self.input.is_empty() || self.decoder.has_partial_reply() {
+                let octets = self.input.len();
+                self.input.clear();
+                self.abort(Error::StartTlsInjection { octets });
+                return;
+            }
+            self.phase = Phase::TlsHandshake;
+            self.events.push_back(Event::TlsUpgradeRequired);
+            return;
+        }
+
+        if self.config.tls == TlsPolicy::Required {
+            let error = Self::refusal(Stage::StartTls, reply);
+            self.quit_with(error);
+            return;
+        }
+        self.after_tls();
+    }
+
+    fn start_auth(&mut self) {
+        let Some(credentials) = self.config.credentials.as_ref() else {
+            return;
+        };
+        if !self.encrypted && !self.config.allow_insecure_auth {
+            self.quit_with(Error::AuthRequiresTls);
+            return;
+        }
+        let offered = self.capabilities.auth_mechanisms();
+        if offered.is_empty() {
+            self.quit_with(Error::AuthNotOffered);
+            return;
+        }
+
+        let mechanism = match &self.config.mechanism {
+            Some(requested) if offered.contains(requested) => Some(requested.clone()),
+            Some(_) => None,
+            None => auth::choose_mechanism(&offered, credentials, self.encrypted),
+        };
+        let client = mechanism
+            .as_ref()
+            .and_then(|mechanism| auth::client_for(mechanism, credentials));
+        let (Some(mechanism), Some(mut client)) = (mechanism, client) else {
+            let requested = self.config.mechanism.clone();
+            self.quit_with(Error::MechanismNotOffered { requested, offered });
+            return;
+        };
+
+        let initial_response = client.initial_response();
+        self.sasl = Some(client);
+        self.phase = Phase::Authenticating;
+        self.send_command(
+            Command::Auth {
+                mechanism,
+                initial_response,
+            },
+            Expect::Auth,
+        );
+    }
+
+    fn on_auth(&mut self, reply: Reply) {
+        match reply.code().value() {
+            235 => {
+                self.authenticated = true;
+                if let Some(client) = self.sasl.take() {
+                    self.events.push_back(Event::Authenticated {
+                        mechanism: client.mechanism(),
+                    });
+                }
+                self.after_tls();
+            }
+            334 => {
+                let challenge = reply.lines().first().map(|line| &line[..]).unwrap_or(&[]);
+                let response = match (auth::decode_challenge(challenge), self.sasl.as_mut()) {
+                    (Ok(challenge), Some(client)) => client.respond(&challenge),
+                    (Err(error), _) => Err(error),
+                    (Ok(_), None) => {
+                        self.quit_with(Error::UnexpectedReply {
+                            stage: Stage::Auth,
+                            reply,
+                        });
+                        return;
+                    }
+                };
+                match response {
+                    Ok(response) => {
+                        self.send_command(Command::AuthResponse(response), Expect::Auth);
+                    }
+                    Err(error) => {
+                        // RFC 4954 section 4: "*" cancels the exchange; the server answers 501.
+                        self.sasl_error = Some(error);
+                        self.send_command(Command::AuthCancel, Expect::AuthCancel);
+                    }
+                }
+            }
+            code if code >= 400 => self.quit_with(Error::AuthFailed { reply }),
+            _ => self.quit_with(Error::UnexpectedReply {
+                stage: Stage::Auth,
+                reply,
+            }),
+        }
+    }
+
+    /// Starts queued work while the protocol allows it.
+    fn advance(&mut self) {
+        while self.phase == Phase::Ready && self.transfer.is_none() {
+            let Some(work) = self.work.front() else {
+                return;
+            };
+            let pipelining = self.pipelining();
+            let may_start = match work {
+                // RFC 2920 section 3.1: a new transaction may follow the end of data of the
+                // previous one, and RSET, without waiting for their replies.
+                Work::Send { .. } if pipelining => self
+                    .inflight
+                    .iter()
+                    .all(|p| matches!(p.expect, Expect::EndOfData | Expect::Reset)),
+                _ => self.inflight.is_empty(),
+            };
+            if !may_start {
+                return;
+            }
+
+            if self.needs_reset && matches!(work, Work::Send { .. }) {
+                self.needs_reset = false;
+                self.send_command(Command::Rset, Expect::Reset);
+                continue;
+            }
+            let Some(work) = self.work.pop_front() else {
+                return;
+            };
+            self.start(work);
+        }
+    }
+
+    fn start(&mut self, work: Work) {
+        match work {
+            Work::Send {
+                handle,
+                envelope,
+                body,
+            } => self.start_transaction(handle, envelope, body),
+            Work::Command { handle, command } => {
+                let verb = match command {
+                    Command::Ehlo(_) | Command::Lhlo(_) => Verb::Ehlo,
+                    Command::Data => Verb::Data,
+                    Command::Quit => Verb::Quit,
+                    _ => Verb::Other,
+                };
+                self.data_ready = false;
+                self.send_command(command, Expect::Command(handle, verb));
+            }
+            Work::Data { handle, body } => {
+                if !self.data_ready {
+                    self.events.push_back(Event::CommandCompleted {
+                        handle,
+                        result: Err(Error::NoDataInProgress),
+                    });
+                    return;
+                }
+                self.data_ready = false;
+                self.start_transfer(body, Expect::CommandData(handle));
+            }
+            Work::Quit => {
+                self.phase = Phase::Quitting;
+                self.send_command(Command::Quit, Expect::Quit);
+            }
+        }
+    }
+
+    fn start_transaction(&mut self, handle: Handle, envelope: Envelope, body: Bytes) {
+        let info = BodyInfo::scan(&body);
+        let parameters = match self.mail_parameters(&envelope, &body, &info) {
+            Ok(parameters) => parameters,
+            Err(error) => {
+                self.events.push_back(Event::TransactionCompleted {
+                    handle,
+                    result: Err(error),
+                });
+                return;
+            }
+        };
+
+        let pipelined = self.pipelining();
+        self.send_command(
+            Command::Mail {
+                reverse_path: envelope.reverse_path().clone(),
+                parameters,
+            },
+            Expect::Mail,
+        );
+        let mut transaction = Transaction {
+            handle,
+            recipients: envelope.recipients().to_vec(),
+            body,
+            rcpt_sent: 0,
+            pipelined,
+            data_sent: false,
+            results: Vec::with_capacity(envelope.recipients().len()),
+            mail_rejected: None,
+            aborted: None,
+        };
+        if pipelined {
+            for recipient in envelope.recipients() {
+                self.send_command(Self::rcpt(recipient), Expect::Rcpt);
+            }
+            transaction.rcpt_sent = envelope.recipients().len();
+            self.send_command(Command::Data, Expect::Data);
+        }
+        self.transactions.push_back(transaction);
+    }
+
+    /// Checks the message against the server's extensions (RFC 6531, RFC 6152, RFC 1870) and
+    /// builds the MAIL parameters it needs, and no others.
+    fn mail_parameters(
+        &self,
+        envelope: &Envelope,
+        body: &[u8],
+        info: &BodyInfo,
+    ) -> Result<MailParameters, Error> {
+        let capabilities = &self.capabilities;
+        let smtputf8_reason = if envelope.needs_smtputf8() {
+            Some("a non-ASCII address")
+        } else if header_section(body).iter().any(|&octet| octet >= 0x80) {
+            Some("a non-ASCII header field")
+        } else {
+            None
+        };
+        if let Some(reason) = smtputf8_reason {
+            if !capabilities.has(Extension::SmtpUtf8) {
+                return Err(Error::ExtensionRequired {
+                    extension: Extension::SmtpUtf8,
+                    reason,
+                });
+            }
+        }
+        if info.has_nul() {
+            return Err(Error::ExtensionRequired {
+                extension: Extension::BinaryMime,
+                reason: "a NUL octet in the message",
+            });
+        }
+        if info.is_eight_bit() && !capabilities.has(Extension::EightBitMime) {
+            return Err(Error::ExtensionRequired {
+                extension: Extension::EightBitMime,
+                reason: "8-bit message content",
+            });
+        }
+        let size = capabilities.size();
+        if let Some(SizeLimit::Max(limit)) = size {
+            if info.size() > limit {
+                return Err(Error::MessageTooLarge {
+                    size: info.size(),
+                    limit,
+                });
+            }
+        }
+
+        Ok(MailParameters {
+            size: size.map(|_| info.size()),
+            body: info.is_eight_bit().then_some(BodyType::EightBitMime),
+            smtputf8: smtputf8_reason.is_some(),
+            ..MailParameters::default()
+        })
+    }
+
+    fn on_mail(&mut self, reply: Reply) {
+        let Some(transaction) = self.transactions.front_mut() else {
+            self.abort(Error::UnexpectedReply {
+                stage: Stage::Mail,
+                reply,
+            });
+            return;
+        };
+
+        if reply.code().value() / 100 != 2 {
+            if transaction.pipelined {
+                // The replies to the pipelined RCPTs and DATA are still on their way.
+                transaction.mail_rejected = Some(reply);
+                return;
+            }
+            self.needs_reset = true;
+            self.finish_transaction(Err(Error::Rejected {
+                stage: Stage::Mail,
+                reply,
+            }));
+            return;
+        }
+        if !transaction.pipelined {
+            self.send_next_rcpt();
+        }
+    }
+
+    fn on_rcpt(&mut self, reply: Reply) {
+        let Some(transaction) = self.transactions.front_mut() else {
+            self.abort(Error::UnexpectedReply {
+                stage: Stage::Rcpt,
+                reply,
+            });
+            return;
+        };
+        let Some(recipient) = transaction
+            .recipients
+            .get(transaction.results.len())
+            .cloned()
+        else {
+            self.abort(Error::UnexpectedReply {
+                stage: Stage::Rcpt,
+                reply,
+            });
+            return;
+        };
+
+        transaction
+            .results
+            .push(RecipientResult::new(recipient, reply));
+        if transaction.pipelined {
+            return;
+        }
+        if transaction.rcpt_sent < transaction.recipients.len() {
+            self.send_next_rcpt();
+            return;
+        }
+        match self.refusal_before_data() {
+            None => self.send_command(Command::Data, Expect::Data),
+            Some(error) => {
+                self.needs_reset = true;
+                self.finish_transaction(Err(error));
+            }
+        }
+    }
+
+    fn on_data(&mut self, reply: Reply) {
+        let refusal = self.refusal_before_data();
+        if reply.code().value() != 354 {
+            let error = refusal.unwrap_or_else(|| Self::refusal(Stage::Data, reply));
+            self.needs_reset = true;
+            self.finish_transaction(Err(error));
+            return;
+        }
+
+        let Some(transaction) = self.transactions.front_mut() else {
+            return;
+        };
+        let Some(error) = refusal else {
+            let body = transaction.body.clone();
+            self.start_transfer(body, Expect::EndOfData);
+            return;
+        };
+
+        if transaction.results.iter().any(RecipientResult::is_accepted)
+            && transaction.mail_rejected.is_none()
+        {
+            // All or nothing, and some recipients were accepted: ending the data now would
+            // deliver an empty message to them, so the connection is dropped instead.
+            self.finish_transaction(Err(error));
+            self.abort(Error::Closed);
+            return;
+        }
+        // Nobody would receive it: end the data with a lone dot and report the refusal.
+        transaction.aborted = Some(error);
+        transaction.data_sent = true;
+        self.output.extend_from_slice(b".\r\n");
+        self.record_sent(b".");
+        self.inflight.push_back(Pending {
+            expect: Expect::EndOfData,
+            deadline: None,
+        });
+    }
+
+    fn on_end_of_data(&mut self, reply: Reply) {
+        let aborted = self
+            .transactions
+            .front_mut()
+            .and_then(|transaction| transaction.aborted.take());
+        let result = match aborted {
+            Some(error) => Err(error),
+            None if reply.code().value() / 100 == 2 => {
+                let results = self
+                    .transactions
+                    .front_mut()
+                    .map(|transaction| std::mem::take(&mut transaction.results))
+                    .unwrap_or_default();
+                Ok(Delivery::new(results, reply))
+            }
+            None => Err(Self::refusal(Stage::EndOfData, reply)),
+        };
+        self.finish_transaction(result);
+    }
+
+    fn on_command(&mut self, handle: Handle, verb: Verb, reply: Reply) {
+        match verb {
+            Verb::Ehlo if reply.code().value() == 250 => {
+                self.capabilities = Capabilities::from_ehlo_reply(&reply);
+            }
+            Verb::Data => self.data_ready = reply.code().value() == 354,
+            _ => {}
+        }
+
+        self.events.push_back(Event::CommandCompleted {
+            handle,
+            result: Ok(reply),
+        });
+        if verb == Verb::Quit {
+            self.close(None);
+        }
+    }
+
+    /// Returns why the front transaction must not deliver its message, once every reply before
+    /// DATA is in.
+    fn refusal_before_data(&self) -> Option<Error> {
+        let transaction = self.transactions.front()?;
+        if let Some(reply) = &transaction.mail_rejected {
+            return Some(Error::Rejected {
+                stage: Stage::Mail,
+                reply: reply.clone(),
+            });
+        }
+
+        let accepted = transaction
+            .results
+            .iter()
+            .filter(|result| result.is_accepted())
+            .count();
+        let all_needed = self.config.recipient_policy == RecipientPolicy::AllOrNothing;
+        if accepted == 0 || (all_needed && accepted < transaction.results.len()) {
+            return Some(Error::RecipientsRejected {
+                recipients: transaction.results.clone(),
+            });
+        }
+        None
+    }
+
+    fn send_next_rcpt(&mut self) {
+        let Some(transaction) = self.transactions.front_mut() else {
+            return;
+        };
+        let Some(recipient) = transaction.recipients.get(transaction.rcpt_sent) else {
+            return;
+        };
+
+        let command = Self::rcpt(recipient);
+        transaction.rcpt_sent += 1;
+        self.send_command(command, Expect::Rcpt);
+    }
+
+    fn finish_transaction(&mut self, result: Result<Delivery, Error>) {
+        let Some(transaction) = self.transactions.pop_front() else {
+            return;
+        };
+
+        self.events.push_back(Event::TransactionCompleted {
+            handle: transaction.handle,
+            result,
+        });
+    }
+
+    fn start_transfer(&mut self, body: Bytes, then: Expect) {
+        self.transfer = Some(BodyTransfer {
+            body,
+            offset: 0,
+            encoder: DataEncoder::new(),
+            octets: 0,
+            then,
+        });
+    }
+
+    /// Encodes the next chunk of message data into the output; after the end-of-data line the
+    /// next work may start in the same write.
+    fn fill_message_data(&mut self) {
+        let Some(transfer) = self.transfer.as_mut() else {
+            return;
+        };
+
+        let end = transfer
+            .body
+            .len()
+            .min(transfer.offset + self.config.max_transmit_chunk.max(1));
+        let before = self.output.len();
+        transfer
+            .encoder
+            .encode(&transfer.body[transfer.offset..end], &mut self.output);
+        transfer.offset = end;
+        if end < transfer.body.len() {
+            transfer.octets += (self.output.len() - before) as u64;
+            return;
+        }
+
+        transfer.encoder.finish(&mut self.output);
+        transfer.octets += (self.output.len() - before) as u64;
+        let octets = transfer.octets;
+        let then = transfer.then;
+        self.transfer = None;
+        if self.config.transcript {
+            self.transcript
+                .push_back(TranscriptLine::MessageData { octets });
+        }
+        if then == Expect::EndOfData {
+            if let Some(transaction) = self.transactions.front_mut() {
+                transaction.data_sent = true;
+            }
+        }
+        self.inflight.push_back(Pending {
+            expect: then,
+            deadline: None,
+        });
+        self.advance();
+    }
+
+    fn send_hello(&mut self) {
+        self.phase = Phase::Hello;
+        let name = self.config.ehlo_name.clone();
+        self.send_command(Command::Ehlo(name), Expect::Ehlo);
+    }
+
+    fn send_command(&mut self, command: Command, expect: Expect) {
+        let start = self.output.len();
+        command.encode(&mut self.output);
+
+        if self.config.transcript {
+            match &command {
+                Command::Auth {
+                    mechanism,
+                    initial_response,
+                } => {
+                    let mut line = format!("AUTH {}", mechanism.name());
+                    if initial_response.is_some() {
+                        line.push_str(" <redacted>");
+                    }
+                    self.record_sent(line.as_bytes());
+                }
+                Command::AuthResponse(_) => self.record_sent(b"<redacted>"),
+                _ => {
+                    let end = self.output.len().saturating_sub(2).max(start);
+                    let line = Bytes::copy_from_slice(&self.output[start..end]);
+                    self.transcript.push_back(TranscriptLine::Sent(line));
+                }
+            }
+        }
+        self.inflight.push_back(Pending {
+            expect,
+            deadline: None,
+        });
+    }
+
+    fn record_sent(&mut self, line: &[u8]) {
+        if self.config.transcript {
+            self.transcript
+                .push_back(TranscriptLine::Sent(Bytes::copy_from_slice(line)));
+        }
+    }
+
+    fn record_reply(&mut self, reply: &Reply) {
+        if !self.config.transcript {
+            return;
+        }
+
+        let code = reply.code().value().to_string();
+        let count = reply.lines().len();
+        for (index, text) in reply.lines().iter().enumerate() {
+            let mut line = BytesMut::with_capacity(4 + text.len());
+            line.extend_from_slice(code.as_bytes());
+            line.extend_from_slice(if index + 1 == count { b" " } else { b"-" });
+            line.extend_from_slice(text);
+            self.transcript
+                .push_back(TranscriptLine::Received(line.freeze()));
+        }
+    }
+
+    /// Fails every piece of work, queued or under way, and ends the session at once.
+    fn abort(&mut self, error: Error) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+
+        self.fail_all(&error);
+        self.close(Some(error));
+    }
+
+    /// Fails every piece of work, then sends QUIT and ends the session after its reply.
+    fn quit_with(&mut self, error: Error) {
+        self.fail_all(&error);
+        self.close_error = Some(error);
+        self.phase = Phase::Quitting;
+        self.send_command(Command::Quit, Expect::Quit);
+    }
+
+    fn close(&mut self, error: Option<Error>) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+
+        self.phase = Phase::Closed;
+        self.inflight.clear();
+        self.transfer = None;
+        self.events.push_back(Event::Closed { error });
+    }
+
+    fn fail_all(&mut self, error: &Error) {
+        // A message whose data all went out may have been accepted: say so, not "failed".
+        let unknown = match error {
+            Error::ConnectionClosed { .. } => Some(Error::OutcomeUnknown { closed: true }),
+            Error::Timeout { .. } => Some(Error::OutcomeUnknown { closed: false }),
+            _ => None,
+        };
+        for mut transaction in std::mem::take(&mut self.transactions) {
+            let result = match (&unknown, transaction.aborted.take()) {
+                (_, Some(aborted)) => aborted,
+                (Some(unknown), None) if transaction.data_sent => unknown.clone(),
+                _ => error.clone(),
+            };
+            self.events.push_back(Event::TransactionCompleted {
+                handle: transaction.handle,
+                result: Err(result),
+            });
+        }
+
+        let in_flight = self
+            .inflight
+            .iter()
+            .filter_map(|pending| match pending.expect {
+                Expect::Command(handle, _) | Expect::CommandData(handle) => Some(handle),
+                _ => None,
+            });
+        let transferring = self
+            .transfer
+            .as_ref()
+            .and_then(|transfer| match transfer.then {
+                Expect::CommandData(handle) => Some(handle),
+                _ => None,
+            });
+        let commands: Vec<Handle> = in_flight.chain(transferring).collect();
+        for handle in commands {
+            self.events.push_back(Event::CommandCompleted {
+                handle,
+                result: Err(error.clone()),
+            });
+        }
+
+        for work in std::mem::take(&mut self.work) {
+            let Some(handle) = work.handle() else {
+                continue;
+            };
+            self.events.push_back(match work {
+                Work::Send { .. } => Event::TransactionCompleted {
+                    handle,
+                    result: Err(error.clone()),
+                },
+                _ => Event::CommandCompleted {
+                    handle,
+                    result: Err(error.clone()),
+                },
+            });
+        }
+    }
+
+    fn current_stage(&self) -> Stage {
+        if self.transfer.is_some() {
+            return Stage::MessageData;
+        }
+        match (self.phase, self.inflight.front()) {
+            (_, Some(pending)) => pending.expect.stage(),
+            (Phase::TlsHandshake, None) => Stage::TlsHandshake,
+            _ => Stage::Idle,
+        }
+    }
+
+    fn pipelining(&self) -> bool {
+        self.config.pipelining && self.capabilities.has(Extension::Pipelining)
+    }
+
+    fn rcpt(recipient: &crate::address::Mailbox) -> Command {
+        Command::Rcpt {
+            forward_path: recipient.clone(),
+            parameters: RcptParameters::default(),
+        }
+    }
+
+    /// Turns a reply that ends a step into an error: a 4xx or 5xx reply is a rejection, any
+    /// other code does not belong there.
+    fn refusal(stage: Stage, reply: Reply) -> Error {
+        if reply.code().value() >= 400 {
+            Error::Rejected { stage, reply }
+        } else {
+            Error::UnexpectedReply { stage, reply }
+        }
+    }
+
+    fn timeout_for(timeouts: &crate::timer::Timeouts, expect: Expect) -> Duration {
+        match expect {
+            Expect::Greeting => timeouts.greeting,
+            Expect::Mail => timeouts.mail,
+            Expect::Rcpt => timeouts.rcpt,
+            Expect::Data | Expect::Command(_, Verb::Data) => timeouts.data_initiation,
+            Expect::EndOfData | Expect::CommandData(_) => timeouts.data_termination,
+            Expect::Quit | Expect::Command(_, Verb::Quit) => timeouts.quit,
+            _ => timeouts.command,
+        }
+    }
+}
+
+/// Returns the header section of a message: everything before the first empty line.
+fn header_section(message: &[u8]) -> &[u8] {
+    let mut line_start = 0;
+    while let Some(offset) = message[line_start..]
+        .iter()
+        .position(|&octet| octet == b'\n')
+    {
+        let line = &message[line_start..line_start + offset];
+        if line.is_empty() || line == b"\r" {
+            return &message[..line_start];
+        }
+        line_start += offset + 1;
+    }
+    message
+}

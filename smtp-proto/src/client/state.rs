@@ -1,0 +1,165 @@
+//! Private state of the client session.
+//!
+//! ```text
+//!            new()
+//!              |
+//!          Greeting --(220)--> Hello --(250 to EHLO or HELO)--+
+//!              |                 |  (500/502: HELO)            |
+//!              |                 +<------------+               v
+//!              |                               |    STARTTLS offered and wanted?
+//!              |                               |     yes: StartTls --(220)--> TlsHandshake
+//!              |                               |                                  |
+//!              |                               +-------- tls_established() -------+
+//!              |                                                     no
+//!              |                                                      |
+//!              |                                     credentials? yes: Authenticating
+//!              |                                                      |  (235)
+//!              |                                                      v
+//!              +-- error: QUIT --> Quitting --(221, EOF)--> Closed <- Ready (queued work runs)
+//! ```
+//!
+//! A 421 reply, a parse error, a timeout or the connection closing moves any state straight to
+//! `Closed`, failing every queued piece of work.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::address::Mailbox;
+use crate::client::error::Stage;
+use crate::client::event::Handle;
+use crate::client::transaction::{Envelope, RecipientResult};
+use crate::command::Command;
+use crate::data::DataEncoder;
+use crate::reply::Reply;
+
+/// Where the session is in its setup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Greeting,
+    Hello,
+    StartTls,
+    TlsHandshake,
+    Authenticating,
+    Ready,
+    Quitting,
+    Closed,
+}
+
+/// A reply the session waits for, in the order the commands went out.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub(crate) expect: Expect,
+    /// Set when the command is handed to the adapter.
+    pub(crate) deadline: Option<Instant>,
+}
+
+/// What a pending reply answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Expect {
+    Greeting,
+    Ehlo,
+    Helo,
+    StartTls,
+    Auth,
+    /// The reply to `*` after a failed SASL step.
+    AuthCancel,
+    Mail,
+    Rcpt,
+    Data,
+    EndOfData,
+    Reset,
+    Command(Handle, Verb),
+    /// The reply after message data queued with `Session::data`.
+    CommandData(Handle),
+    Quit,
+}
+
+impl Expect {
+    pub(crate) fn stage(self) -> Stage {
+        match self {
+            Self::Greeting => Stage::Greeting,
+            Self::Ehlo => Stage::Ehlo,
+            Self::Helo => Stage::Helo,
+            Self::StartTls => Stage::StartTls,
+            Self::Auth | Self::AuthCancel => Stage::Auth,
+            Self::Mail => Stage::Mail,
+            Self::Rcpt => Stage::Rcpt,
+            Self::Data => Stage::Data,
+            Self::EndOfData => Stage::EndOfData,
+            Self::Reset => Stage::Reset,
+            Self::Command(..) | Self::CommandData(_) => Stage::Command,
+            Self::Quit => Stage::Quit,
+        }
+    }
+}
+
+/// The single commands whose replies change the session's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verb {
+    Ehlo,
+    Data,
+    Quit,
+    Other,
+}
+
+/// Work the caller queued that has not started.
+#[derive(Debug)]
+pub(crate) enum Work {
+    Send {
+        handle: Handle,
+        envelope: Envelope,
+        body: Bytes,
+    },
+    Command {
+        handle: Handle,
+        command: Command,
+    },
+    Data {
+        handle: Handle,
+        body: Bytes,
+    },
+    Quit,
+}
+
+impl Work {
+    pub(crate) fn handle(&self) -> Option<Handle> {
+        match self {
+            Self::Send { handle, .. }
+            | Self::Command { handle, .. }
+            | Self::Data { handle, .. } => Some(*handle),
+            Self::Quit => None,
+        }
+    }
+}
+
+/// A mail transaction that has started: MAIL went out.
+#[derive(Debug)]
+pub(crate) struct Transaction {
+    pub(crate) handle: Handle,
+    pub(crate) recipients: Vec<Mailbox>,
+    pub(crate) body: Bytes,
+    /// Recipients whose RCPT went out; the rest wait for the MAIL reply (no pipelining).
+    pub(crate) rcpt_sent: usize,
+    /// RCPT and DATA went out with MAIL in one group (RFC 2920).
+    pub(crate) pipelined: bool,
+    /// The end-of-data line went out.
+    pub(crate) data_sent: bool,
+    pub(crate) results: Vec<RecipientResult>,
+    /// The reply to MAIL when it was negative.
+    pub(crate) mail_rejected: Option<Reply>,
+    /// Set when the data was ended with a lone dot because nothing may be delivered; the reply to
+    /// it then reports this error instead of success.
+    pub(crate) aborted: Option<crate::client::error::Error>,
+}
+
+/// Message content being handed to the adapter chunk by chunk.
+#[derive(Debug)]
+pub(crate) struct BodyTransfer {
+    pub(crate) body: Bytes,
+    pub(crate) offset: usize,
+    pub(crate) encoder: DataEncoder,
+    pub(crate) octets: u64,
+    /// The reply that ends this transfer.
+    pub(crate) then: Expect,
+}
