@@ -46,12 +46,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // React to what happened.
         while let Some(event) = session.poll_event() {
             match event {
-                Event::TransactionCompleted { handle: done, result } if done == handle => {
-                    match result {
-                        Ok(delivery) => println!("accepted: {}", delivery.reply()),
-                        Err(error) => println!("failed: {error}"),
-                    }
-                }
+                Event::TransactionCompleted {
+                    handle: done,
+                    result,
+                } if done == handle => match result {
+                    Ok(delivery) => println!("accepted: {}", delivery.reply()),
+                    Err(error) => println!("failed: {error}"),
+                },
                 Event::Closed { error } => {
                     if let Some(error) = error {
                         println!("session ended: {error}");

@@ -63,12 +63,12 @@ pub struct Session {
     events: VecDeque<Event>,
     transcript: VecDeque<TranscriptLine>,
     next_handle: u64,
-    /// A transaction ended without its end of data, so the server still holds its envelope.
+    /// A transaction ended without its end of data, so the server still has its envelope.
     needs_reset: bool,
     /// The last reply to a DATA queued with `command` was 354.
     data_ready: bool,
     quit_queued: bool,
-    /// What ends the session once the QUIT reply arrives.
+    /// The error that ends the session once the QUIT reply arrives.
     close_error: Option<Error>,
 }
 
@@ -212,7 +212,7 @@ impl Session {
     }
 
     /// Tells the session that the TLS handshake after [`Event::TlsUpgradeRequired`] succeeded;
-    /// the session forgets the capabilities learnt in clear text and sends EHLO again
+    /// the session discards the capabilities read in clear text and sends EHLO again
     /// (RFC 3207 section 4.2).
     pub fn tls_established(&mut self) -> Result<(), Error> {
         if self.phase != Phase::TlsHandshake {
@@ -327,7 +327,7 @@ impl Session {
     }
 
     /// Returns how long one write of message data may take (RFC 5321 section 4.5.3.2.5); the
-    /// core never sees writes, so adapters use it as their write timeout.
+    /// core does not perform writes, so adapters use it as their write timeout.
     pub fn write_timeout(&self) -> Duration {
         self.config.timeouts.data_block
     }
@@ -361,7 +361,7 @@ impl Session {
             return;
         };
 
-        // RFC 5321 section 3.8: 421 may answer any command and ends the session.
+        // RFC 5321 section 3.8: 421 may be the reply to any command, and it ends the session.
         if reply.code().value() == 421 && pending.expect != Expect::Quit {
             if let Expect::Command(handle, _) | Expect::CommandData(handle) = pending.expect {
                 self.events.push_back(Event::CommandCompleted {
@@ -576,7 +576,7 @@ impl Session {
                         self.send_command(Command::AuthResponse(response), Expect::Auth);
                     }
                     Err(error) => {
-                        // RFC 4954 section 4: "*" cancels the exchange; the server answers 501.
+                        // RFC 4954 section 4: "*" cancels the exchange, and the server replies 501.
                         self.sasl_error = Some(error);
                         self.send_command(Command::AuthCancel, Expect::AuthCancel);
                     }
@@ -846,7 +846,7 @@ impl Session {
             self.abort(Error::Closed);
             return;
         }
-        // Nobody would receive it: end the data with a lone dot and report the refusal.
+        // No recipient would receive it: end the data with a lone dot and report the rejection.
         transaction.aborted = Some(error);
         transaction.data_sent = true;
         self.output.extend_from_slice(b".\r\n");
@@ -1086,7 +1086,7 @@ impl Session {
     }
 
     fn fail_all(&mut self, error: &Error) {
-        // A message whose data all went out may have been accepted: say so, not "failed".
+        // A message whose data all went out may have been accepted, so it is reported as unknown.
         let unknown = match error {
             Error::ConnectionClosed { .. } => Some(Error::OutcomeUnknown { closed: true }),
             Error::Timeout { .. } => Some(Error::OutcomeUnknown { closed: false }),
@@ -1202,4 +1202,163 @@ fn header_section(message: &[u8]) -> &[u8] {
         line_start += offset + 1;
     }
     message
+}
+
+#[cfg(test)]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "each test takes one real instant as the start of its fake clock"
+)]
+mod tests {
+    use super::*;
+    use crate::address::{Domain, Mailbox, ReversePath};
+    use crate::auth::Credentials;
+
+    fn config(tls: TlsPolicy) -> Config {
+        Config {
+            ehlo_name: Domain::parse("client.example.org").unwrap(),
+            tls,
+            ..Config::default()
+        }
+    }
+
+    fn envelope() -> Envelope {
+        Envelope::new(
+            ReversePath::parse("a@example.org").unwrap(),
+            vec![Mailbox::parse("b@example.net").unwrap()],
+        )
+        .unwrap()
+    }
+
+    fn written(session: &mut Session, now: Instant) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Some(bytes) = session.poll_transmit(now) {
+            out.extend_from_slice(&bytes);
+        }
+        out
+    }
+
+    #[test]
+    fn greeting_deadline_starts_at_creation() {
+        let now = Instant::now();
+        let session = Session::new(config(TlsPolicy::None), now);
+
+        assert_eq!(session.poll_timeout(), Some(now + Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn nothing_written_before_greeting() {
+        let now = Instant::now();
+        let mut session = Session::new(config(TlsPolicy::None), now);
+        session.send(envelope(), &b"x\r\n"[..]).unwrap();
+
+        assert_eq!(session.poll_transmit(now), None);
+        session.handle_input(b"220 mx");
+        assert_eq!(session.poll_transmit(now), None);
+        session.handle_input(b" ready\r\n");
+        assert_eq!(written(&mut session, now), b"EHLO client.example.org\r\n");
+    }
+
+    #[test]
+    fn reply_deadline_starts_at_transmit() {
+        let start = Instant::now();
+        let later = start + Duration::from_secs(7);
+        let mut session = Session::new(config(TlsPolicy::None), start);
+        session.handle_input(b"220 mx ready\r\n");
+
+        let _ = written(&mut session, later);
+
+        assert_eq!(
+            session.poll_timeout(),
+            Some(later + Duration::from_secs(300))
+        );
+    }
+
+    #[test]
+    fn tls_established_without_upgrade_is_misuse() {
+        let mut session = Session::new(config(TlsPolicy::Required), Instant::now());
+
+        assert_eq!(session.tls_established(), Err(Error::NotHandshaking));
+    }
+
+    #[test]
+    fn session_commands_cannot_be_queued() {
+        let mut session = Session::new(config(TlsPolicy::None), Instant::now());
+
+        let result = session.command(Command::StartTls);
+
+        assert_eq!(result, Err(Error::InvalidCommand { verb: "STARTTLS" }));
+    }
+
+    #[test]
+    fn work_after_quit_is_refused() {
+        let mut session = Session::new(config(TlsPolicy::None), Instant::now());
+        session.quit();
+
+        assert_eq!(session.send(envelope(), Bytes::new()), Err(Error::Closed));
+        assert_eq!(session.noop(), Err(Error::Closed));
+    }
+
+    #[test]
+    fn idle_once_ready_with_no_work() {
+        let now = Instant::now();
+        let mut session = Session::new(config(TlsPolicy::None), now);
+        assert!(!session.is_idle());
+
+        session.handle_input(b"220 mx ready\r\n");
+        let _ = written(&mut session, now);
+        session.handle_input(b"250 mx\r\n");
+
+        assert!(session.is_ready());
+        assert!(session.is_idle());
+        session.noop().unwrap();
+        assert!(!session.is_idle());
+    }
+
+    #[test]
+    fn transcript_redacts_auth_payloads() {
+        let now = Instant::now();
+        let config = Config {
+            credentials: Some(Credentials::password("alice", "s3cret-example")),
+            transcript: true,
+            ..config(TlsPolicy::Wrapper)
+        };
+        let mut session = Session::new(config, now);
+
+        session.handle_input(b"220 mx ready\r\n");
+        let _ = written(&mut session, now);
+        session.handle_input(b"250-mx\r\n250 AUTH PLAIN\r\n");
+        let wire = written(&mut session, now);
+
+        assert_eq!(wire, b"AUTH PLAIN AGFsaWNlAHMzY3JldC1leGFtcGxl\r\n");
+        let lines: Vec<TranscriptLine> = std::iter::from_fn(|| session.poll_transcript()).collect();
+        let sent: Vec<&[u8]> = lines
+            .iter()
+            .filter_map(|line| match line {
+                TranscriptLine::Sent(bytes) => Some(&bytes[..]),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            sent,
+            [&b"EHLO client.example.org"[..], b"AUTH PLAIN <redacted>"]
+        );
+        assert!(lines.contains(&TranscriptLine::Received(Bytes::from_static(
+            b"250 AUTH PLAIN"
+        ))));
+    }
+
+    #[test]
+    fn header_section_ends_at_empty_line() {
+        let cases: [(&str, &[u8], &[u8]); 4] = [
+            ("crlf", b"A: 1\r\nB: 2\r\n\r\nbody", b"A: 1\r\nB: 2\r\n"),
+            ("bare lf", b"A: 1\n\nbody", b"A: 1\n"),
+            ("no body", b"A: 1\r\n", b"A: 1\r\n"),
+            ("empty first line", b"\r\nbody", b""),
+        ];
+
+        for (label, message, expected) in cases {
+            assert_eq!(header_section(message), expected, "{label}");
+        }
+    }
 }

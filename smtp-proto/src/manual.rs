@@ -1,0 +1,60 @@
+//! The manual: supported extensions, what is not supported, and security notes. This module
+//! has no code.
+//!
+//! # Extensions
+//!
+//! The client uses an extension only when the server offers it in its EHLO reply, and only when
+//! the message needs it:
+//!
+//! - PIPELINING (RFC 2920): MAIL, every RCPT and DATA go out in one write; a new transaction may
+//!   follow the end-of-data line of the previous one. Turn it off with
+//!   [`Config::pipelining`](crate::client::Config::pipelining).
+//! - SIZE (RFC 1870): the size after CRLF canonicalisation is declared on MAIL; a message over
+//!   the advertised limit fails before MAIL with
+//!   [`Error::MessageTooLarge`](crate::client::Error::MessageTooLarge).
+//! - 8BITMIME (RFC 6152): `BODY=8BITMIME` on MAIL when the content has an octet above 0x7F;
+//!   without the extension such a message fails before MAIL.
+//! - SMTPUTF8 (RFC 6531): the MAIL parameter when an address or a header field is not ASCII;
+//!   without the extension such a message fails before MAIL, and addresses are never altered.
+//! - STARTTLS (RFC 3207) and AUTH (RFC 4954), run by the session as configured.
+//!
+//! # Not supported
+//!
+//! - CHUNKING/BDAT, BINARYMIME, DSN parameters, REQUIRETLS and LMTP are not used by
+//!   [`Session::send`](crate::client::Session::send); a message with a NUL octet therefore
+//!   fails with [`Error::ExtensionRequired`](crate::client::Error::ExtensionRequired) naming
+//!   BINARYMIME.
+//! - An internationalised domain is not converted to its A-label when the server lacks
+//!   SMTPUTF8: the message fails instead.
+//! - The server side of the protocol.
+//!
+//! # Security
+//!
+//! - TLS policy: [`TlsPolicy::Required`](crate::client::TlsPolicy::Required) is the default.
+//!   When STARTTLS is missing or refused, the session sends QUIT and nothing else: no AUTH, no
+//!   MAIL, no message octet.
+//! - STARTTLS injection (CVE-2011-0411 and the "buffering" class of attacks): any byte
+//!   buffered after the 220 reply to STARTTLS, or fed before
+//!   [`Session::tls_established`](crate::client::Session::tls_established), ends the session
+//!   with [`Error::StartTlsInjection`](crate::client::Error::StartTlsInjection); those bytes
+//!   are never parsed. After the handshake every capability is forgotten and EHLO is sent again.
+//! - Credentials: AUTH is only sent over an encrypted connection unless
+//!   [`Config::allow_insecure_auth`](crate::client::Config::allow_insecure_auth) is set; then
+//!   CRAM-MD5 is preferred because it does not reveal the password. Passwords, tokens and SASL
+//!   payloads are kept in [`Secret`](crate::Secret), whose `Debug` always redacts, and the
+//!   transcript shows `<redacted>` in their place.
+//! - SMTP smuggling (CVE-2023-51764 and related): the [`DataEncoder`](crate::DataEncoder) turns
+//!   every bare CR and bare LF into CRLF before dot-stuffing, so the only end-of-data sequence on
+//!   the wire is the final `CRLF.CRLF`.
+//! - Command injection: [`Domain`](crate::Domain), [`Mailbox`](crate::Mailbox),
+//!   [`XText`](crate::XText) and the command arguments reject CR, LF, NUL and other control
+//!   characters when they are built, so no command line can carry a second one. A
+//!   `Mechanism::Other` name is not checked when built, but the session only sends a mechanism
+//!   that the server's EHLO reply listed.
+//! - Server replies: lines and replies are bounded by
+//!   [`ReplyLimits`](crate::ReplyLimits), so a hostile server cannot make the client buffer
+//!   without limit; malformed replies end the session with
+//!   [`Error::Parse`](crate::client::Error::Parse).
+//! - A message whose data all went out but whose reply never came is reported as
+//!   [`Error::OutcomeUnknown`](crate::client::Error::OutcomeUnknown), which is neither
+//!   permanent nor transient: retrying may deliver it twice.
