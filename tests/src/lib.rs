@@ -38,3 +38,13 @@ pub const REJECTED_RECIPIENT: &str = "reject@example.test";
 
 /// A recipient both servers defer at RCPT with a 450 reply.
 pub const DEFERRED_RECIPIENT: &str = "tempfail@example.test";
+
+/// Returns a token that no other test or run uses, to find one test's message among the
+/// delivered ones: the label, the process id and the time in nanoseconds.
+pub fn unique_token(label: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or_default();
+    format!("interop-{label}-{}-{nanos}", std::process::id())
+}
