@@ -38,8 +38,8 @@ impl Domain {
     /// Parses a domain name or address literal.
     ///
     /// TODO: U-labels are checked only for control characters and whitespace, not against
-    /// IDNA2008 (RFC 5891). Their length is counted in UTF-8 octets, not as A-labels. The `idna`
-    /// crate would close both gaps.
+    /// IDNA2008 (RFC 5891), and their length is counted in UTF-8 octets; [`Domain::to_ascii`]
+    /// runs the full IDNA check, so parsing could call it to close the gap.
     pub fn parse(domain: &str) -> Result<Self, AddressError> {
         check_text(domain)
             .and_then(|()| validate_domain(domain))
@@ -61,6 +61,24 @@ impl Domain {
     /// Returns whether this is an address literal such as `[192.0.2.1]`.
     pub fn is_address_literal(&self) -> bool {
         self.0.starts_with('[')
+    }
+
+    /// Converts an internationalised domain to its A-labels (`xn--...`, RFC 5891 section 4) with
+    /// the UTS 46 processing of the `idna` crate, for a server without SMTPUTF8. An ASCII domain
+    /// or an address literal is returned unchanged.
+    pub fn to_ascii(&self) -> Result<Self, AddressError> {
+        if self.is_ascii() || self.is_address_literal() {
+            return Ok(self.clone());
+        }
+
+        let ascii = idna::domain_to_ascii(&self.0).map_err(|_| {
+            Fault::new(
+                AddressErrorKind::InvalidDomain,
+                "it has no valid A-label form under IDNA",
+            )
+            .into_error("domain", &self.0)
+        })?;
+        Self::parse(&ascii)
     }
 }
 
@@ -125,6 +143,21 @@ impl Mailbox {
     /// server that offers SMTPUTF8 (RFC 6531).
     pub fn needs_smtputf8(&self) -> bool {
         !self.address.is_ascii()
+    }
+
+    /// Returns the mailbox with its domain as A-labels (see [`Domain::to_ascii`]), for a server
+    /// without SMTPUTF8. A non-ASCII local part has no ASCII form: that is an error, because
+    /// changing it would change the mailbox.
+    pub fn to_ascii(&self) -> Result<Self, AddressError> {
+        if !self.local_part().is_ascii() {
+            return Err(Fault::new(
+                AddressErrorKind::NonAscii,
+                "its local part is not ASCII and the server does not offer SMTPUTF8",
+            )
+            .into_error("mailbox", &self.address));
+        }
+
+        Self::new(self.local_part(), self.domain.to_ascii()?)
     }
 
     /// Parses a mailbox, naming it `item` in errors.
@@ -210,6 +243,14 @@ impl ReversePath {
     /// Returns whether the path contains non-ASCII characters and so needs SMTPUTF8.
     pub fn needs_smtputf8(&self) -> bool {
         self.mailbox().is_some_and(Mailbox::needs_smtputf8)
+    }
+
+    /// Returns the path with its domain as A-labels, as [`Mailbox::to_ascii`] does.
+    pub fn to_ascii(&self) -> Result<Self, AddressError> {
+        match self {
+            Self::Null => Ok(Self::Null),
+            Self::Mailbox(mailbox) => mailbox.to_ascii().map(Self::Mailbox),
+        }
     }
 }
 

@@ -35,6 +35,9 @@ pub struct DataEncoder {
     /// The last body byte was a CR, already written as CRLF, so an LF right after it belongs to
     /// that line end and is dropped.
     after_cr: bool,
+    /// Dots are doubled and the end-of-data line written, for DATA; BDAT content (RFC 3030) is
+    /// only canonicalised.
+    stuffing: bool,
 }
 
 impl DataEncoder {
@@ -43,6 +46,19 @@ impl DataEncoder {
         Self {
             at_line_start: true,
             after_cr: false,
+            stuffing: true,
+        }
+    }
+
+    /// Creates an encoder for BDAT content (RFC 3030 section 2): bare CR and bare LF still
+    /// become CRLF and [`finish`](Self::finish) still completes a last line, but no dot is
+    /// doubled and no end-of-data line is written, because BDAT frames the content by its length.
+    /// The output is then exactly [`BodyInfo::size`] octets long.
+    pub const fn without_stuffing() -> Self {
+        Self {
+            at_line_start: true,
+            after_cr: false,
+            stuffing: false,
         }
     }
 
@@ -65,7 +81,7 @@ impl DataEncoder {
         // with lines of 32 octets or more in one allocation.
         out.reserve(rest.len() + rest.len() / 32 + 2);
         while !rest.is_empty() {
-            if self.at_line_start && rest.first() == Some(&b'.') {
+            if self.stuffing && self.at_line_start && rest.first() == Some(&b'.') {
                 out.put_u8(b'.');
             }
 
@@ -100,8 +116,13 @@ impl DataEncoder {
         if !self.at_line_start {
             out.extend_from_slice(CRLF);
         }
-        out.extend_from_slice(END_OF_DATA);
-        *self = Self::new();
+        if self.stuffing {
+            out.extend_from_slice(END_OF_DATA);
+        }
+        *self = Self {
+            stuffing: self.stuffing,
+            ..Self::new()
+        };
     }
 }
 
@@ -554,6 +575,30 @@ mod tests {
         let chunks: &[&[u8]] = &[b"", b"a\r", b"", b"\n.", b"", b"b"];
 
         assert_eq!(encode_chunks(chunks), b"a\r\n..b\r\n.\r\n");
+    }
+
+    #[test]
+    fn without_stuffing_only_canonicalises() {
+        let cases: [(&str, &[u8], &[u8]); 4] = [
+            ("leading dot kept", b".x\r\n.\r\n", b".x\r\n.\r\n"),
+            ("bare line ends", b"a\nb\rc\r\n", b"a\r\nb\r\nc\r\n"),
+            (
+                "last line completed",
+                b"Subject: x\r\n\r\nend",
+                b"Subject: x\r\n\r\nend\r\n",
+            ),
+            ("empty body", b"", b""),
+        ];
+
+        for (label, body, expected) in cases {
+            let mut encoder = DataEncoder::without_stuffing();
+            let mut out = BytesMut::new();
+            encoder.encode(body, &mut out);
+            encoder.finish(&mut out);
+
+            assert_eq!(&out[..], expected, "{label}");
+            assert_eq!(out.len() as u64, BodyInfo::scan(body).size(), "{label}");
+        }
     }
 
     #[test]

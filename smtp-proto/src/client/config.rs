@@ -63,6 +63,15 @@ pub struct Config {
     /// Groups MAIL, RCPT and DATA in one write when the server offers PIPELINING (RFC 2920).
     /// Default: `true`.
     pub pipelining: bool,
+    /// Sends the message with BDAT (RFC 3030) when the server offers CHUNKING: no dot-stuffing,
+    /// and binary content (`BODY=BINARYMIME`) becomes possible. Default: `true`.
+    pub chunking: bool,
+    /// The size of each BDAT chunk in octets. Default: 1 MiB.
+    pub bdat_chunk_size: usize,
+    /// Speaks LMTP (RFC 2033) instead of SMTP: LHLO instead of EHLO, no HELO fallback, and one
+    /// reply per accepted recipient after the message data. BDAT is not used over LMTP.
+    /// Default: `false`.
+    pub lmtp: bool,
     /// Records a transcript of the lines sent and received, read with
     /// [`Session::poll_transcript`](crate::client::Session::poll_transcript). Default: `false`.
     pub transcript: bool,
@@ -83,6 +92,9 @@ impl Default for Config {
             reply_limits: ReplyLimits::default(),
             recipient_policy: RecipientPolicy::default(),
             pipelining: true,
+            chunking: true,
+            bdat_chunk_size: 1024 * 1024,
+            lmtp: false,
             transcript: false,
             max_transmit_chunk: 128 * 1024,
         }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::address::AddressError;
 use crate::auth::{Mechanism, SaslError};
 use crate::capabilities::Extension;
 use crate::client::transaction::RecipientResult;
@@ -34,6 +35,8 @@ pub enum Stage {
     MessageData,
     /// Waiting for the reply after the end-of-data line.
     EndOfData,
+    /// BDAT and its chunk of message content (RFC 3030).
+    Bdat,
     /// RSET.
     Reset,
     /// A single command queued by the caller.
@@ -58,6 +61,7 @@ impl fmt::Display for Stage {
             Self::Data => "DATA",
             Self::MessageData => "message data",
             Self::EndOfData => "end of data",
+            Self::Bdat => "BDAT",
             Self::Reset => "RSET",
             Self::Command => "command",
             Self::Quit => "QUIT",
@@ -164,6 +168,9 @@ pub enum Error {
         /// The server's limit in octets.
         limit: u64,
     },
+    /// An address cannot be sent as the server needs it, such as a domain that has no valid
+    /// A-label for a server without SMTPUTF8.
+    InvalidAddress(AddressError),
     /// An envelope needs at least one recipient.
     NoRecipients,
     /// Message data was queued but the last reply was not a 354 to DATA.
@@ -196,6 +203,7 @@ impl Error {
             | Self::MechanismNotOffered { .. }
             | Self::ExtensionRequired { .. }
             | Self::MessageTooLarge { .. }
+            | Self::InvalidAddress(_)
             | Self::NoRecipients
             | Self::NoDataInProgress
             | Self::InvalidCommand { .. }
@@ -290,6 +298,7 @@ impl fmt::Display for Error {
             Self::MessageTooLarge { size, limit } => {
                 write!(f, "message size {size} exceeds server limit {limit}")
             }
+            Self::InvalidAddress(error) => write!(f, "{error}"),
             Self::NoRecipients => f.write_str("an envelope needs at least one recipient"),
             Self::NoDataInProgress => {
                 f.write_str("message data needs a 354 reply to DATA first; queue DATA before it")

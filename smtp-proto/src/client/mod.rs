@@ -21,6 +21,7 @@
 mod config;
 mod error;
 mod event;
+mod mail;
 mod state;
 mod transaction;
 
@@ -32,14 +33,13 @@ use bytes::{Bytes, BytesMut};
 pub use config::{Config, RecipientPolicy, TlsPolicy};
 pub use error::{Error, Stage};
 pub use event::{Event, Handle, TranscriptLine};
-pub use transaction::{Delivery, Envelope, RecipientResult};
+pub use transaction::{Delivery, Dsn, Envelope, RecipientResult};
 
 use crate::auth::{self, SaslClient, SaslError};
-use crate::capabilities::{Capabilities, Extension, SizeLimit};
-use crate::command::{BodyType, Command, MailParameters, RcptParameters};
-use crate::data::{BodyInfo, DataEncoder};
+use crate::capabilities::{Capabilities, Extension};
+use crate::command::Command;
 use crate::reply::{Reply, ReplyDecoder};
-use state::{BodyTransfer, Expect, Pending, Phase, Transaction, Verb, Work};
+use state::{BodyTransfer, Expect, Framing, Pending, Phase, Transaction, Verb, Work};
 
 /// A client SMTP session: the protocol logic of one connection, driven by an adapter.
 ///
@@ -393,6 +393,7 @@ impl Session {
             Expect::Rcpt => self.on_rcpt(reply),
             Expect::Data => self.on_data(reply),
             Expect::EndOfData => self.on_end_of_data(reply),
+            Expect::Bdat { .. } => self.on_bdat(reply),
             Expect::Reset => {}
             Expect::Command(handle, verb) => self.on_command(handle, verb, reply),
             Expect::CommandData(handle) => self.events.push_back(Event::CommandCompleted {
@@ -431,6 +432,11 @@ impl Session {
             }
             // RFC 5321 section 3.2: only "command not recognized" justifies HELO, and HELO
             // cannot lead to STARTTLS.
+            // LMTP has no HELO (RFC 2033 section 4.1).
+            500 | 502 if self.config.lmtp => {
+                let error = Self::refusal(Stage::Ehlo, reply);
+                self.quit_with(error);
+            }
             500 | 502 if self.config.tls == TlsPolicy::Required && !self.encrypted => {
                 self.quit_with(Error::TlsNotOffered);
             }
@@ -591,7 +597,7 @@ impl Session {
     }
 
     /// Starts queued work while the protocol allows it.
-    fn advance(&mut self) {
+    pub(crate) fn advance(&mut self) {
         while self.phase == Phase::Ready && self.transfer.is_none() {
             let Some(work) = self.work.front() else {
                 return;
@@ -600,10 +606,12 @@ impl Session {
             let may_start = match work {
                 // RFC 2920 section 3.1: a new transaction may follow the end of data of the
                 // previous one, and RSET, without waiting for their replies.
-                Work::Send { .. } if pipelining => self
-                    .inflight
-                    .iter()
-                    .all(|p| matches!(p.expect, Expect::EndOfData | Expect::Reset)),
+                Work::Send { .. } if pipelining => self.inflight.iter().all(|p| {
+                    matches!(
+                        p.expect,
+                        Expect::EndOfData | Expect::Reset | Expect::Bdat { last: true }
+                    )
+                }),
                 _ => self.inflight.is_empty(),
             };
             if !may_start {
@@ -648,233 +656,13 @@ impl Session {
                     return;
                 }
                 self.data_ready = false;
-                self.start_transfer(body, Expect::CommandData(handle));
+                self.start_transfer(body, Expect::CommandData(handle), Framing::EndOfData);
             }
             Work::Quit => {
                 self.phase = Phase::Quitting;
                 self.send_command(Command::Quit, Expect::Quit);
             }
         }
-    }
-
-    fn start_transaction(&mut self, handle: Handle, envelope: Envelope, body: Bytes) {
-        let info = BodyInfo::scan(&body);
-        let parameters = match self.mail_parameters(&envelope, &body, &info) {
-            Ok(parameters) => parameters,
-            Err(error) => {
-                self.events.push_back(Event::TransactionCompleted {
-                    handle,
-                    result: Err(error),
-                });
-                return;
-            }
-        };
-
-        let pipelined = self.pipelining();
-        self.send_command(
-            Command::Mail {
-                reverse_path: envelope.reverse_path().clone(),
-                parameters,
-            },
-            Expect::Mail,
-        );
-        let mut transaction = Transaction {
-            handle,
-            recipients: envelope.recipients().to_vec(),
-            body,
-            rcpt_sent: 0,
-            pipelined,
-            data_sent: false,
-            results: Vec::with_capacity(envelope.recipients().len()),
-            mail_rejected: None,
-            aborted: None,
-        };
-        if pipelined {
-            for recipient in envelope.recipients() {
-                self.send_command(Self::rcpt(recipient), Expect::Rcpt);
-            }
-            transaction.rcpt_sent = envelope.recipients().len();
-            self.send_command(Command::Data, Expect::Data);
-        }
-        self.transactions.push_back(transaction);
-    }
-
-    /// Checks the message against the server's extensions (RFC 6531, RFC 6152, RFC 1870) and
-    /// builds the MAIL parameters it needs, and no others.
-    fn mail_parameters(
-        &self,
-        envelope: &Envelope,
-        body: &[u8],
-        info: &BodyInfo,
-    ) -> Result<MailParameters, Error> {
-        let capabilities = &self.capabilities;
-        let smtputf8_reason = if envelope.needs_smtputf8() {
-            Some("a non-ASCII address")
-        } else if header_section(body).iter().any(|&octet| octet >= 0x80) {
-            Some("a non-ASCII header field")
-        } else {
-            None
-        };
-        if let Some(reason) = smtputf8_reason {
-            if !capabilities.has(Extension::SmtpUtf8) {
-                return Err(Error::ExtensionRequired {
-                    extension: Extension::SmtpUtf8,
-                    reason,
-                });
-            }
-        }
-        if info.has_nul() {
-            return Err(Error::ExtensionRequired {
-                extension: Extension::BinaryMime,
-                reason: "a NUL octet in the message",
-            });
-        }
-        if info.is_eight_bit() && !capabilities.has(Extension::EightBitMime) {
-            return Err(Error::ExtensionRequired {
-                extension: Extension::EightBitMime,
-                reason: "8-bit message content",
-            });
-        }
-        let size = capabilities.size();
-        if let Some(SizeLimit::Max(limit)) = size {
-            if info.size() > limit {
-                return Err(Error::MessageTooLarge {
-                    size: info.size(),
-                    limit,
-                });
-            }
-        }
-
-        Ok(MailParameters {
-            size: size.map(|_| info.size()),
-            body: info.is_eight_bit().then_some(BodyType::EightBitMime),
-            smtputf8: smtputf8_reason.is_some(),
-            ..MailParameters::default()
-        })
-    }
-
-    fn on_mail(&mut self, reply: Reply) {
-        let Some(transaction) = self.transactions.front_mut() else {
-            self.abort(Error::UnexpectedReply {
-                stage: Stage::Mail,
-                reply,
-            });
-            return;
-        };
-
-        if reply.code().value() / 100 != 2 {
-            if transaction.pipelined {
-                // The replies to the pipelined RCPTs and DATA are still on their way.
-                transaction.mail_rejected = Some(reply);
-                return;
-            }
-            self.needs_reset = true;
-            self.finish_transaction(Err(Error::Rejected {
-                stage: Stage::Mail,
-                reply,
-            }));
-            return;
-        }
-        if !transaction.pipelined {
-            self.send_next_rcpt();
-        }
-    }
-
-    fn on_rcpt(&mut self, reply: Reply) {
-        let Some(transaction) = self.transactions.front_mut() else {
-            self.abort(Error::UnexpectedReply {
-                stage: Stage::Rcpt,
-                reply,
-            });
-            return;
-        };
-        let Some(recipient) = transaction
-            .recipients
-            .get(transaction.results.len())
-            .cloned()
-        else {
-            self.abort(Error::UnexpectedReply {
-                stage: Stage::Rcpt,
-                reply,
-            });
-            return;
-        };
-
-        transaction
-            .results
-            .push(RecipientResult::new(recipient, reply));
-        if transaction.pipelined {
-            return;
-        }
-        if transaction.rcpt_sent < transaction.recipients.len() {
-            self.send_next_rcpt();
-            return;
-        }
-        match self.refusal_before_data() {
-            None => self.send_command(Command::Data, Expect::Data),
-            Some(error) => {
-                self.needs_reset = true;
-                self.finish_transaction(Err(error));
-            }
-        }
-    }
-
-    fn on_data(&mut self, reply: Reply) {
-        let refusal = self.refusal_before_data();
-        if reply.code().value() != 354 {
-            let error = refusal.unwrap_or_else(|| Self::refusal(Stage::Data, reply));
-            self.needs_reset = true;
-            self.finish_transaction(Err(error));
-            return;
-        }
-
-        let Some(transaction) = self.transactions.front_mut() else {
-            return;
-        };
-        let Some(error) = refusal else {
-            let body = transaction.body.clone();
-            self.start_transfer(body, Expect::EndOfData);
-            return;
-        };
-
-        if transaction.results.iter().any(RecipientResult::is_accepted)
-            && transaction.mail_rejected.is_none()
-        {
-            // All or nothing, and some recipients were accepted: ending the data now would
-            // deliver an empty message to them, so the connection is dropped instead.
-            self.finish_transaction(Err(error));
-            self.abort(Error::Closed);
-            return;
-        }
-        // No recipient would receive it: end the data with a lone dot and report the rejection.
-        transaction.aborted = Some(error);
-        transaction.data_sent = true;
-        self.output.extend_from_slice(b".\r\n");
-        self.record_sent(b".");
-        self.inflight.push_back(Pending {
-            expect: Expect::EndOfData,
-            deadline: None,
-        });
-    }
-
-    fn on_end_of_data(&mut self, reply: Reply) {
-        let aborted = self
-            .transactions
-            .front_mut()
-            .and_then(|transaction| transaction.aborted.take());
-        let result = match aborted {
-            Some(error) => Err(error),
-            None if reply.code().value() / 100 == 2 => {
-                let results = self
-                    .transactions
-                    .front_mut()
-                    .map(|transaction| std::mem::take(&mut transaction.results))
-                    .unwrap_or_default();
-                Ok(Delivery::new(results, reply))
-            }
-            None => Err(Self::refusal(Stage::EndOfData, reply)),
-        };
-        self.finish_transaction(result);
     }
 
     fn on_command(&mut self, handle: Handle, verb: Verb, reply: Reply) {
@@ -895,114 +683,17 @@ impl Session {
         }
     }
 
-    /// Returns why the front transaction must not deliver its message, once every reply before
-    /// DATA is in.
-    fn refusal_before_data(&self) -> Option<Error> {
-        let transaction = self.transactions.front()?;
-        if let Some(reply) = &transaction.mail_rejected {
-            return Some(Error::Rejected {
-                stage: Stage::Mail,
-                reply: reply.clone(),
-            });
-        }
-
-        let accepted = transaction
-            .results
-            .iter()
-            .filter(|result| result.is_accepted())
-            .count();
-        let all_needed = self.config.recipient_policy == RecipientPolicy::AllOrNothing;
-        if accepted == 0 || (all_needed && accepted < transaction.results.len()) {
-            return Some(Error::RecipientsRejected {
-                recipients: transaction.results.clone(),
-            });
-        }
-        None
-    }
-
-    fn send_next_rcpt(&mut self) {
-        let Some(transaction) = self.transactions.front_mut() else {
-            return;
-        };
-        let Some(recipient) = transaction.recipients.get(transaction.rcpt_sent) else {
-            return;
-        };
-
-        let command = Self::rcpt(recipient);
-        transaction.rcpt_sent += 1;
-        self.send_command(command, Expect::Rcpt);
-    }
-
-    fn finish_transaction(&mut self, result: Result<Delivery, Error>) {
-        let Some(transaction) = self.transactions.pop_front() else {
-            return;
-        };
-
-        self.events.push_back(Event::TransactionCompleted {
-            handle: transaction.handle,
-            result,
-        });
-    }
-
-    fn start_transfer(&mut self, body: Bytes, then: Expect) {
-        self.transfer = Some(BodyTransfer {
-            body,
-            offset: 0,
-            encoder: DataEncoder::new(),
-            octets: 0,
-            then,
-        });
-    }
-
-    /// Encodes the next chunk of message data into the output; after the end-of-data line the
-    /// next work may start in the same write.
-    fn fill_message_data(&mut self) {
-        let Some(transfer) = self.transfer.as_mut() else {
-            return;
-        };
-
-        let end = transfer
-            .body
-            .len()
-            .min(transfer.offset + self.config.max_transmit_chunk.max(1));
-        let before = self.output.len();
-        transfer
-            .encoder
-            .encode(&transfer.body[transfer.offset..end], &mut self.output);
-        transfer.offset = end;
-        if end < transfer.body.len() {
-            transfer.octets += (self.output.len() - before) as u64;
-            return;
-        }
-
-        transfer.encoder.finish(&mut self.output);
-        transfer.octets += (self.output.len() - before) as u64;
-        let octets = transfer.octets;
-        let then = transfer.then;
-        self.transfer = None;
-        if self.config.transcript {
-            self.transcript
-                .push_back(TranscriptLine::MessageData { octets });
-        }
-        if then == Expect::EndOfData {
-            if let Some(transaction) = self.transactions.front_mut() {
-                transaction.data_sent = true;
-            }
-        }
-        self.inflight.push_back(Pending {
-            expect: then,
-            deadline: None,
-        });
-        self.advance();
-    }
-
     fn send_hello(&mut self) {
         self.phase = Phase::Hello;
         let name = self.config.ehlo_name.clone();
-        self.send_command(Command::Ehlo(name), Expect::Ehlo);
+        let command = match self.config.lmtp {
+            true => Command::Lhlo(name),
+            false => Command::Ehlo(name),
+        };
+        self.send_command(command, Expect::Ehlo);
     }
 
-    fn send_command(&mut self, command: Command, expect: Expect) {
+    pub(crate) fn send_command(&mut self, command: Command, expect: Expect) {
         let start = self.output.len();
         command.encode(&mut self.output);
 
@@ -1032,7 +723,7 @@ impl Session {
         });
     }
 
-    fn record_sent(&mut self, line: &[u8]) {
+    pub(crate) fn record_sent(&mut self, line: &[u8]) {
         if self.config.transcript {
             self.transcript
                 .push_back(TranscriptLine::Sent(Bytes::copy_from_slice(line)));
@@ -1057,7 +748,7 @@ impl Session {
     }
 
     /// Fails every piece of work, queued or under way, and ends the session at once.
-    fn abort(&mut self, error: Error) {
+    pub(crate) fn abort(&mut self, error: Error) {
         if self.phase == Phase::Closed {
             return;
         }
@@ -1154,20 +845,13 @@ impl Session {
         }
     }
 
-    fn pipelining(&self) -> bool {
+    pub(crate) fn pipelining(&self) -> bool {
         self.config.pipelining && self.capabilities.has(Extension::Pipelining)
-    }
-
-    fn rcpt(recipient: &crate::address::Mailbox) -> Command {
-        Command::Rcpt {
-            forward_path: recipient.clone(),
-            parameters: RcptParameters::default(),
-        }
     }
 
     /// Turns a reply that ends a step into an error: a 4xx or 5xx reply is a rejection, any
     /// other code does not belong there.
-    fn refusal(stage: Stage, reply: Reply) -> Error {
+    pub(crate) fn refusal(stage: Stage, reply: Reply) -> Error {
         if reply.code().value() >= 400 {
             Error::Rejected { stage, reply }
         } else {
@@ -1181,27 +865,13 @@ impl Session {
             Expect::Mail => timeouts.mail,
             Expect::Rcpt => timeouts.rcpt,
             Expect::Data | Expect::Command(_, Verb::Data) => timeouts.data_initiation,
-            Expect::EndOfData | Expect::CommandData(_) => timeouts.data_termination,
+            Expect::EndOfData | Expect::CommandData(_) | Expect::Bdat { last: true } => {
+                timeouts.data_termination
+            }
             Expect::Quit | Expect::Command(_, Verb::Quit) => timeouts.quit,
             _ => timeouts.command,
         }
     }
-}
-
-/// Returns the header section of a message: everything before the first empty line.
-fn header_section(message: &[u8]) -> &[u8] {
-    let mut line_start = 0;
-    while let Some(offset) = message[line_start..]
-        .iter()
-        .position(|&octet| octet == b'\n')
-    {
-        let line = &message[line_start..line_start + offset];
-        if line.is_empty() || line == b"\r" {
-            return &message[..line_start];
-        }
-        line_start += offset + 1;
-    }
-    message
 }
 
 #[cfg(test)]
@@ -1346,19 +1016,5 @@ mod tests {
         assert!(lines.contains(&TranscriptLine::Received(Bytes::from_static(
             b"250 AUTH PLAIN"
         ))));
-    }
-
-    #[test]
-    fn header_section_ends_at_empty_line() {
-        let cases: [(&str, &[u8], &[u8]); 4] = [
-            ("crlf", b"A: 1\r\nB: 2\r\n\r\nbody", b"A: 1\r\nB: 2\r\n"),
-            ("bare lf", b"A: 1\n\nbody", b"A: 1\n"),
-            ("no body", b"A: 1\r\n", b"A: 1\r\n"),
-            ("empty first line", b"\r\nbody", b""),
-        ];
-
-        for (label, message, expected) in cases {
-            assert_eq!(header_section(message), expected, "{label}");
-        }
     }
 }

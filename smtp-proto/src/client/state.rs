@@ -23,13 +23,13 @@
 
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::address::Mailbox;
 use crate::client::error::Stage;
 use crate::client::event::Handle;
 use crate::client::transaction::{Envelope, RecipientResult};
-use crate::command::Command;
+use crate::command::{Command, Notify};
 use crate::data::DataEncoder;
 use crate::reply::Reply;
 
@@ -68,6 +68,10 @@ pub(crate) enum Expect {
     Rcpt,
     Data,
     EndOfData,
+    /// The reply to one BDAT chunk; `last` is the chunk with `LAST`.
+    Bdat {
+        last: bool,
+    },
     Reset,
     Command(Handle, Verb),
     /// The reply after message data queued with `Session::data`.
@@ -87,6 +91,7 @@ impl Expect {
             Self::Rcpt => Stage::Rcpt,
             Self::Data => Stage::Data,
             Self::EndOfData => Stage::EndOfData,
+            Self::Bdat { .. } => Stage::Bdat,
             Self::Reset => Stage::Reset,
             Self::Command(..) | Self::CommandData(_) => Stage::Command,
             Self::Quit => Stage::Quit,
@@ -143,8 +148,26 @@ pub(crate) struct Transaction {
     pub(crate) rcpt_sent: usize,
     /// RCPT and DATA went out with MAIL in one group (RFC 2920).
     pub(crate) pipelined: bool,
-    /// The end-of-data line went out.
+    /// The end-of-data line, or the BDAT chunk with LAST, went out.
     pub(crate) data_sent: bool,
+    /// The content goes with BDAT (RFC 3030) instead of DATA.
+    pub(crate) chunked: bool,
+    /// The content goes as `BODY=BINARYMIME`, unchanged.
+    pub(crate) binary: bool,
+    /// The first BDAT chunk goes out with MAIL and RCPT, before their replies.
+    pub(crate) early_data: bool,
+    /// Addresses go out with their domains as A-labels, for a server without SMTPUTF8.
+    pub(crate) ascii_domains: bool,
+    /// NOTIFY for every RCPT (RFC 3461 section 4.1).
+    pub(crate) notify: Option<Notify>,
+    /// ORCPT for every RCPT with an ASCII address (RFC 3461 section 4.2).
+    pub(crate) original_recipients: bool,
+    /// The first negative reply to a BDAT chunk.
+    pub(crate) bdat_rejected: Option<Reply>,
+    /// LMTP replies still expected after the message data, one per accepted recipient.
+    pub(crate) lmtp_pending: usize,
+    /// The last reply after the message data, for LMTP.
+    pub(crate) final_reply: Option<Reply>,
     pub(crate) results: Vec<RecipientResult>,
     /// The reply to MAIL when it was negative.
     pub(crate) mail_rejected: Option<Reply>,
@@ -162,4 +185,20 @@ pub(crate) struct BodyTransfer {
     pub(crate) octets: u64,
     /// The reply that ends this transfer.
     pub(crate) then: Expect,
+    /// BDAT framing (RFC 3030) instead of DATA's end-of-data line.
+    pub(crate) framing: Framing,
+}
+
+/// How message content is delimited on the wire.
+#[derive(Debug)]
+pub(crate) enum Framing {
+    /// DATA: dot-stuffing and the end-of-data line.
+    EndOfData,
+    /// BDAT chunks of at most `chunk_size` input octets, each encoded into `scratch` first so
+    /// its length is known before its BDAT command.
+    Chunks {
+        chunk_size: usize,
+        binary: bool,
+        scratch: BytesMut,
+    },
 }

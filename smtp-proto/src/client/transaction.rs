@@ -1,7 +1,8 @@
 //! Envelopes and the per-recipient results of a mail transaction (RFC 5321 section 3.3).
 
-use crate::address::{Mailbox, ReversePath};
+use crate::address::{Mailbox, ReversePath, XText};
 use crate::client::error::Error;
+use crate::command::{Notify, Ret};
 use crate::reply::Reply;
 
 /// The SMTP envelope of one message: the reverse-path for MAIL and a forward-path for each RCPT.
@@ -9,6 +10,27 @@ use crate::reply::Reply;
 pub struct Envelope {
     reverse_path: ReversePath,
     recipients: Vec<Mailbox>,
+    dsn: Option<Dsn>,
+    require_tls: bool,
+}
+
+/// Delivery status notification requests for a message (RFC 3461).
+#[non_exhaustive]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Dsn {
+    /// `RET` on MAIL: whether a failure report carries the full message or only its headers.
+    pub ret: Option<Ret>,
+    /// `ENVID` on MAIL: an identifier the reports quote.
+    pub envid: Option<XText>,
+    /// `NOTIFY` on every RCPT: when to send a report.
+    pub notify: Option<Notify>,
+    /// `ORCPT=rfc822;address` on every RCPT whose address is ASCII, naming the recipient as
+    /// given. An address with non-ASCII characters gets no ORCPT, because its `utf-8` address
+    /// type (RFC 6533) is not supported.
+    pub original_recipients: bool,
+    /// Sends the message without these parameters when the server lacks DSN, instead of
+    /// failing with [`Error::ExtensionRequired`].
+    pub best_effort: bool,
 }
 
 impl Envelope {
@@ -24,7 +46,32 @@ impl Envelope {
         Ok(Self {
             reverse_path: reverse_path.into(),
             recipients,
+            dsn: None,
+            require_tls: false,
         })
+    }
+
+    /// Requests delivery status notifications (RFC 3461) for this message.
+    pub fn with_dsn(mut self, dsn: Dsn) -> Self {
+        self.dsn = Some(dsn);
+        self
+    }
+
+    /// Requires TLS on every hop of this message (RFC 8689): `REQUIRETLS` on MAIL, which the
+    /// session only sends inside TLS to a server that offers the extension.
+    pub fn with_require_tls(mut self) -> Self {
+        self.require_tls = true;
+        self
+    }
+
+    /// Returns the delivery status notification requests.
+    pub fn dsn(&self) -> Option<&Dsn> {
+        self.dsn.as_ref()
+    }
+
+    /// Tells whether the message requires TLS on every hop (RFC 8689).
+    pub fn requires_tls(&self) -> bool {
+        self.require_tls
     }
 
     /// Returns the reverse-path sent with MAIL FROM.
@@ -48,11 +95,20 @@ impl Envelope {
 pub struct RecipientResult {
     recipient: Mailbox,
     reply: Reply,
+    data_reply: Option<Reply>,
 }
 
 impl RecipientResult {
     pub(crate) fn new(recipient: Mailbox, reply: Reply) -> Self {
-        Self { recipient, reply }
+        Self {
+            recipient,
+            reply,
+            data_reply: None,
+        }
+    }
+
+    pub(crate) fn set_data_reply(&mut self, reply: Reply) {
+        self.data_reply = Some(reply);
     }
 
     /// Returns the recipient.
@@ -65,15 +121,30 @@ impl RecipientResult {
         &self.reply
     }
 
-    /// Tells whether the server accepted the recipient (a 2xx reply).
+    /// Returns the LMTP server's reply for this recipient after the message data (RFC 2033
+    /// section 4.2); `None` over SMTP, where one reply covers every recipient.
+    pub fn data_reply(&self) -> Option<&Reply> {
+        self.data_reply.as_ref()
+    }
+
+    /// Tells whether the server accepted the recipient: a 2xx reply to RCPT and, over LMTP, to
+    /// the message data.
     pub fn is_accepted(&self) -> bool {
-        self.reply.code().value() / 100 == 2
+        self.final_reply().code().value() / 100 == 2
     }
 
     /// Tells whether the rejection is final. A 552 to RCPT counts as transient: RFC 5321 section
     /// 4.5.3.1.10 says servers that still send it for "too many recipients" mean 452.
     pub fn is_permanent(&self) -> bool {
-        self.reply.is_permanent() && self.reply.code().value() != 552
+        let reply = self.final_reply();
+        reply.is_permanent() && (self.data_reply.is_some() || reply.code().value() != 552)
+    }
+
+    fn final_reply(&self) -> &Reply {
+        match &self.data_reply {
+            Some(reply) if self.reply.code().value() / 100 == 2 => reply,
+            _ => &self.reply,
+        }
     }
 
     /// Tells whether the rejection may succeed later (4xx, or the 552 described at
