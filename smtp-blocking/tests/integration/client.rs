@@ -272,12 +272,7 @@ fn greeting_timeout_within_deadline() {
 fn close_mid_data_after_421() {
     let server = Server::start(|peer| {
         peer.greet(&[]);
-        peer.expect(&format!("MAIL FROM:<{FROM}>"));
-        peer.send("250 2.1.0 Ok");
-        peer.expect(&format!("RCPT TO:<{TO}>"));
-        peer.send("250 2.1.5 Ok");
-        peer.expect("DATA");
-        peer.send("354 go ahead");
+        peer.start_data(FROM, &[TO]);
         peer.expect("Subject: large");
         peer.send("421 4.4.2 mx.example.test Error: timeout exceeded");
         // Dropping the peer closes the socket with the rest of the data unread.

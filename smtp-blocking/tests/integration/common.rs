@@ -198,14 +198,8 @@ impl Peer {
         self.send(&reply);
     }
 
-    /// Plays one accepted transaction without pipelining: MAIL, each RCPT, DATA and the data.
-    /// Returns the message data.
-    pub(crate) fn accept_message(
-        &mut self,
-        from: &str,
-        recipients: &[&str],
-        queue_id: &str,
-    ) -> Vec<u8> {
+    /// Accepts MAIL, each RCPT and DATA one by one, without pipelining, up to the 354 reply.
+    pub(crate) fn start_data(&mut self, from: &str, recipients: &[&str]) {
         self.expect(&format!("MAIL FROM:<{from}>"));
         self.send("250 2.1.0 Ok");
         for recipient in recipients {
@@ -214,6 +208,17 @@ impl Peer {
         }
         self.expect("DATA");
         self.send("354 End data with <CR><LF>.<CR><LF>");
+    }
+
+    /// Plays one accepted transaction without pipelining: MAIL, each RCPT, DATA and the data.
+    /// Returns the message data.
+    pub(crate) fn accept_message(
+        &mut self,
+        from: &str,
+        recipients: &[&str],
+        queue_id: &str,
+    ) -> Vec<u8> {
+        self.start_data(from, recipients);
         let data = self.read_data();
         self.send(&format!("250 2.0.0 Ok: queued as {queue_id}"));
         data

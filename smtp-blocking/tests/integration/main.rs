@@ -2,5 +2,6 @@
 //! 127.0.0.1.
 #![expect(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
+mod cli;
 mod client;
 mod common;
