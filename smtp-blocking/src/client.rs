@@ -510,6 +510,13 @@ impl Closure {
     }
 }
 
+// A client may move to another thread; this stops compiling if a field is not `Send`.
+const _: fn() = || {
+    fn assert_send<T: Send>() {}
+    assert_send::<Client>();
+    assert_send::<Error>();
+};
+
 /// How long the client reads after a failed write, for a reply the server sent before closing.
 const DRAIN_AFTER_WRITE_ERROR: Duration = Duration::from_secs(2);
 

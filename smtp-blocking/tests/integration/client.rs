@@ -236,6 +236,36 @@ fn starttls_injection_in_same_segment() {
 }
 
 #[test]
+fn starttls_injection_in_later_segment() {
+    let pki = Pki::new();
+    let server = Server::start(|peer| {
+        peer.greet(&["STARTTLS"]);
+        peer.expect("STARTTLS");
+        peer.send("220 2.0.0 Ready to start TLS");
+        std::thread::sleep(Duration::from_millis(50));
+        peer.send("250 AUTH PLAIN");
+        let rest = peer.read_to_end();
+        assert!(
+            !rest.windows(4).any(|window| window == b"EHLO"),
+            "EHLO in clear text after the injection: {rest:?}"
+        );
+    });
+
+    let result = Client::connect(&server.address, options(TlsPolicy::Required, Some(&pki)));
+
+    // Depending on when the injected line arrives, the session rejects it before the
+    // handshake, or the handshake reads it and fails.
+    assert!(
+        matches!(
+            result,
+            Err(Error::Tls(_) | Error::Smtp(smtp_proto::client::Error::StartTlsInjection { .. }))
+        ),
+        "{result:?}"
+    );
+    server.join();
+}
+
+#[test]
 fn greeting_timeout_within_deadline() {
     let server = Server::start(|peer| {
         let received = peer.read_to_end();
@@ -295,7 +325,12 @@ fn close_mid_data_after_421() {
         Some("421 4.4.2 mx.example.test Error: timeout exceeded"),
         "{error:?}"
     );
-    assert!(client.noop().is_err(), "the session is closed");
+    let again = client.noop().unwrap_err();
+    assert_eq!(
+        again.smtp(),
+        error.smtp(),
+        "later calls return the error that closed the session"
+    );
     server.join();
 }
 
