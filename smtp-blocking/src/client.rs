@@ -20,7 +20,7 @@ use crate::transcript::{TranscriptHook, TranscriptText};
 /// An SMTP client connection that blocks the calling thread until each call is done.
 ///
 /// [`Client::connect`] opens the connection and runs the greeting, EHLO, STARTTLS and AUTH as
-/// the [`Options`] say; then [`send`](Self::send) delivers messages one by one, and
+/// configured in [`Options`]; then [`send`](Self::send) delivers messages one by one, and
 /// [`send_batch`](Self::send_batch) queues several so they can be pipelined (RFC 2920). Every
 /// protocol decision is made by the [`Session`] of `smtp-proto`; the client moves bytes, runs the
 /// TLS handshake and keeps time.
@@ -49,7 +49,7 @@ pub struct Client {
 
 impl Client {
     /// Connects to `server` and drives the session until it is ready for mail: greeting, EHLO,
-    /// STARTTLS and AUTH as [`Options::session`] says, or the first error.
+    /// STARTTLS and AUTH as configured in [`Options::session`], or the first error.
     ///
     /// `server` is `host`, `host:port`, `[ipv6]:port` or a bare IPv6 address. Without a port the
     /// client uses 465 for [`TlsPolicy::Wrapper`] (implicit TLS, RFC 8314) and 587 otherwise
@@ -74,8 +74,8 @@ impl Client {
     /// Sends one message: MAIL FROM, RCPT TO for each recipient, DATA and the content, and
     /// returns the per-recipient results and the final reply.
     ///
-    /// A 4xx or 5xx reply that ends the transaction is an [`Error::Smtp`] carrying the reply;
-    /// after a transaction that failed, the session sends RSET before the next one.
+    /// A 4xx or 5xx reply that ends the transaction is an [`Error::Smtp`] carrying the reply.
+    /// After a transaction that failed, the session sends RSET before the next one.
     pub fn send(&mut self, envelope: Envelope, body: impl Into<Bytes>) -> Result<Delivery, Error> {
         self.check_open()?;
         let handle = self.session.send(envelope, body)?;
@@ -118,7 +118,7 @@ impl Client {
     }
 
     /// Sends one command and returns the server's reply, for callers who drive the dialogue
-    /// themselves. A 4xx or 5xx reply is `Ok`: it is the server's answer. STARTTLS and AUTH are
+    /// themselves. A 4xx or 5xx reply is `Ok`, because it is the server's reply. STARTTLS and AUTH are
     /// rejected, because the session runs them as configured.
     pub fn command(&mut self, command: Command) -> Result<Reply, Error> {
         self.check_open()?;
@@ -269,7 +269,7 @@ impl Client {
     fn transmit(&mut self) {
         while let Some(data) = self.session.poll_transmit(Instant::now()) {
             let Some(stream) = self.stream.as_mut() else {
-                // The connection is gone; the session has been told or is closed.
+                // The connection is gone, and the session has seen its end or is closed.
                 continue;
             };
             if let Err(error) = stream.write_all(&data) {
@@ -279,8 +279,8 @@ impl Client {
     }
 
     /// Handles a failed write. A server that closes the connection in the middle of message
-    /// data often sends a reply such as 421 first, so that reply is read and given to the
-    /// session before the end of the connection, and the error carries the server's text.
+    /// data often sends a reply such as 421 first. That reply is read and given to the session
+    /// before the end of the connection, so the error carries the server's text.
     fn on_write_error(&mut self, error: io::Error) {
         if matches!(
             error.kind(),
@@ -491,7 +491,7 @@ impl fmt::Debug for Client {
     }
 }
 
-/// What ended the session.
+/// The reason the session ended.
 #[derive(Debug)]
 enum Closure {
     /// The session reported [`Event::Closed`], with its error or `None` after QUIT.
@@ -509,6 +509,13 @@ impl Closure {
         }
     }
 }
+
+// A client may move to another thread; this stops compiling if a field is not `Send`.
+const _: fn() = || {
+    fn assert_send<T: Send>() {}
+    assert_send::<Client>();
+    assert_send::<Error>();
+};
 
 /// How long the client reads after a failed write, for a reply the server sent before closing.
 const DRAIN_AFTER_WRITE_ERROR: Duration = Duration::from_secs(2);

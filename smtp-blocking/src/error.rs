@@ -24,7 +24,7 @@ pub enum Error {
     Resolve {
         /// The server as given to [`Client::connect`](crate::Client::connect).
         server: String,
-        /// What the resolver returned.
+        /// The resolver's error.
         source: io::Error,
     },
     /// Reading from or writing to the connection failed, or the TLS handshake timed out.
@@ -36,7 +36,7 @@ pub enum Error {
     CaFile {
         /// The file from [`Roots::CaFile`](crate::Roots::CaFile).
         path: PathBuf,
-        /// What went wrong.
+        /// The read or parse error.
         source: io::Error,
     },
     /// The server address is not `host`, `host:port` or `[ipv6]:port`.

@@ -3,7 +3,7 @@
 //!
 //! [`Client`] owns a TCP socket and runs the loop the [`smtp_proto::client::Session`] documents:
 //! it writes what the session has to send, reads with the session's deadlines as socket
-//! timeouts, runs the TLS handshake when the session asks for it (STARTTLS, RFC 3207) or before
+//! timeouts, runs the TLS handshake when the session requests it (STARTTLS, RFC 3207) or before
 //! the session starts (implicit TLS, RFC 8314), and hands each result back to the caller. Every
 //! protocol decision is the session's.
 //!

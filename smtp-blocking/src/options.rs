@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use smtp_proto::client::Config;
 
-/// Where the trust anchors for the server certificate come from.
+/// The source of the trust anchors for the server certificate.
 #[non_exhaustive]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Roots {
@@ -19,8 +19,8 @@ pub enum Roots {
     CaFile(PathBuf),
 }
 
-/// How a [`Client`](crate::Client) connects: the session settings of the core, certificate
-/// checks and the TCP connect timeout.
+/// Connection settings of a [`Client`](crate::Client): the session settings of the core,
+/// certificate checks and the TCP connect timeout.
 ///
 /// Start from [`Options::default`] and change the fields you need.
 #[non_exhaustive]

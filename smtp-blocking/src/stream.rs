@@ -55,7 +55,7 @@ impl ServerAddress {
         })
     }
 
-    /// Resolves the address and opens a TCP connection to the first address that answers, with
+    /// Resolves the address and opens a TCP connection to the first address that accepts, with
     /// `TCP_NODELAY` on so each batch of commands leaves at once.
     pub(crate) fn connect(&self, server: &str, timeout: Duration) -> Result<TcpStream, Error> {
         let addresses: Vec<SocketAddr> = match self.host.parse::<IpAddr>() {
@@ -92,7 +92,7 @@ impl ServerAddress {
     }
 }
 
-/// What a read returned.
+/// The result of a read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Received {
     /// This many octets of plaintext are at the start of the buffer.
@@ -264,7 +264,7 @@ impl Stream {
             let _ignored = connection.write_tls(tcp);
             return Err(io::Error::new(io::ErrorKind::InvalidData, error));
         }
-        // Key updates and other post-handshake messages may need an answer.
+        // Key updates and other post-handshake messages may need a response.
         while connection.wants_write() {
             connection.write_tls(tcp)?;
         }

@@ -140,8 +140,8 @@ fn ca_file_store(path: &Path) -> Result<RootCertStore, Error> {
     Ok(store)
 }
 
-/// A certificate verifier that accepts every certificate but still checks that the server holds
-/// the key of the certificate it sent, behind [`Options::accept_invalid_certs`].
+/// A certificate verifier that accepts every certificate but still checks that the server has
+/// the private key of the certificate it sent, behind [`Options::accept_invalid_certs`].
 #[derive(Debug)]
 struct AcceptAnyCertificate {
     algorithms: WebPkiSupportedAlgorithms,

@@ -1,0 +1,474 @@
+//! `smtp-send`: sends one message over SMTP, or the same message several times over one
+//! connection, and exits with a `sysexits` code that shows whether a retry can help.
+#![forbid(unsafe_code)]
+
+use std::io::{IsTerminal as _, Read as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::{Parser, ValueEnum};
+use smtp_blocking::{Client, Error, Options, Roots, TranscriptText};
+use smtp_proto::client::{Delivery, Envelope, RecipientResult, TlsPolicy};
+use smtp_proto::{Credentials, Domain, Mailbox, Mechanism, ReversePath, Timeouts};
+
+/// Sends a message over SMTP and prints the server's reply to each recipient and to the message.
+///
+/// Exit codes: 0 every recipient and message accepted, 64 invalid flag or address, 66 data or
+/// password file unreadable, 69 permanent failure, 70 internal error, 75 transient failure or
+/// unknown outcome. When only some recipients are rejected, the exit code is 69 if any rejection
+/// is permanent, else 75.
+#[derive(Debug, Parser)]
+#[command(name = "smtp-send", version)]
+struct Cli {
+    /// Server to connect to: HOST, HOST:PORT or [IPv6]:PORT; the default port is 465 with
+    /// --tls wrapper and 587 otherwise.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    server: String,
+
+    /// TLS policy: none, STARTTLS when offered (opportunistic), STARTTLS or fail (required), or
+    /// implicit TLS from the first byte (wrapper).
+    #[arg(long, value_enum, value_name = "POLICY", default_value_t = Tls::Required)]
+    tls: Tls,
+
+    /// PEM file of CA certificates to trust instead of the built-in roots.
+    #[arg(long, value_name = "PATH", conflicts_with = "roots")]
+    ca_file: Option<PathBuf>,
+
+    /// Root certificates to trust: Mozilla's compiled-in list (webpki) or the system store
+    /// (platform). Default: webpki.
+    #[arg(long, value_enum, value_name = "SOURCE")]
+    roots: Option<RootSource>,
+
+    /// Accept any server certificate. For tests only: anyone on the path can then read and
+    /// change the session, password included.
+    #[arg(long)]
+    accept_invalid_certs: bool,
+
+    /// Name sent with EHLO; default: this machine's host name if it is a valid domain, else
+    /// localhost.
+    #[arg(long, visible_alias = "ehlo", value_name = "NAME")]
+    helo: Option<String>,
+
+    /// Envelope sender for MAIL FROM; `<>` or an empty value sends the null reverse path.
+    #[arg(long, value_name = "ADDR")]
+    from: String,
+
+    /// Envelope recipient for RCPT TO; repeat the flag for several recipients.
+    #[arg(long, value_name = "ADDR", required = true)]
+    to: Vec<String>,
+
+    /// User name for AUTH; the password comes from --auth-password-env, --auth-password-file
+    /// or a prompt on the terminal.
+    #[arg(long, value_name = "NAME")]
+    auth_user: Option<String>,
+
+    /// Environment variable that contains the password (or the OAuth token for XOAUTH2 and
+    /// OAUTHBEARER).
+    #[arg(
+        long,
+        value_name = "VAR",
+        requires = "auth_user",
+        conflicts_with = "auth_password_file"
+    )]
+    auth_password_env: Option<String>,
+
+    /// File whose first line is the password (or the OAuth token).
+    #[arg(long, value_name = "PATH", requires = "auth_user")]
+    auth_password_file: Option<PathBuf>,
+
+    /// SASL mechanism to use, such as PLAIN, LOGIN, CRAM-MD5, XOAUTH2 or OAUTHBEARER; default:
+    /// the best one the server offers.
+    #[arg(long, value_name = "MECHANISM", requires = "auth_user")]
+    auth: Option<String>,
+
+    /// Allow AUTH over a connection without TLS, which sends the password readable to anyone
+    /// on the path.
+    #[arg(long)]
+    allow_insecure_auth: bool,
+
+    /// File with the message (header and body); `-` or no flag reads standard input.
+    #[arg(long, value_name = "PATH")]
+    data: Option<PathBuf>,
+
+    /// Send the message this many times over one connection, pipelined when the server offers
+    /// PIPELINING, and print a summary with the rate.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    count: u32,
+
+    /// Seconds to wait for each reply, and for the TCP connect; default: the RFC 5321 times
+    /// (up to 10 minutes) and a 30-second connect timeout.
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<f64>,
+
+    /// Print the session as it happens: `C:` for commands, `S:` for replies; AUTH payloads are
+    /// redacted and message content is shown as an octet count.
+    #[arg(long)]
+    transcript: bool,
+}
+
+/// The `--tls` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Tls {
+    None,
+    Opportunistic,
+    Required,
+    Wrapper,
+}
+
+/// The `--roots` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum RootSource {
+    Webpki,
+    Platform,
+}
+
+/// Exit codes from `sysexits.h`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Exit {
+    Ok = 0,
+    Usage = 64,
+    NoInput = 66,
+    Unavailable = 69,
+    Software = 70,
+    TempFail = 75,
+}
+
+impl Exit {
+    /// Returns the code for an error: 69 when retrying cannot help, 75 otherwise.
+    fn of(error: &Error) -> Self {
+        match error {
+            Error::InvalidServer(_) | Error::InvalidTlsServerName(_) => Self::Usage,
+            Error::CaFile { .. } => Self::NoInput,
+            _ if error.is_permanent() => Self::Unavailable,
+            _ => Self::TempFail,
+        }
+    }
+
+    /// Combines the codes of two messages: a permanent failure outweighs a transient one, which
+    /// outweighs success.
+    fn worst(self, other: Self) -> Self {
+        let rank = |exit: Self| match exit {
+            Self::Ok => 0,
+            Self::TempFail => 1,
+            _ => 2,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// An error that ends the program: the message for stderr and the exit code.
+#[derive(Debug)]
+struct Failure {
+    exit: Exit,
+    message: String,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        Self {
+            exit: Exit::Usage,
+            message: message.into(),
+        }
+    }
+
+    fn no_input(message: impl Into<String>) -> Self {
+        Self {
+            exit: Exit::NoInput,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Self {
+            exit: Exit::of(&error),
+            message: error.to_string(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _printed = error.print();
+            // --help and --version are not errors; every other parse failure is a usage error.
+            return match error.use_stderr() {
+                true => ExitCode::from(Exit::Usage as u8),
+                false => ExitCode::SUCCESS,
+            };
+        }
+    };
+    init_logging();
+
+    let exit = match run(&cli) {
+        Ok(exit) => exit,
+        Err(failure) => {
+            eprintln!("smtp-send: {}", failure.message);
+            failure.exit
+        }
+    };
+    ExitCode::from(exit as u8)
+}
+
+/// Sends the message as the flags set it up and returns the exit code for the replies.
+fn run(cli: &Cli) -> Result<Exit, Failure> {
+    let envelope = envelope(cli)?;
+    let options = options(cli)?;
+    let message = read_message(cli.data.as_deref())?;
+
+    let mut client = if cli.transcript {
+        Client::connect_with_transcript(&cli.server, options, |line, tls| {
+            println!("{}", TranscriptText::new(line, tls));
+        })?
+    } else {
+        Client::connect(&cli.server, options)?
+    };
+
+    let start = Instant::now();
+    let results = match cli.count {
+        1 => vec![client.send(envelope, message)],
+        count => client.send_batch((0..count).map(|_| (envelope.clone(), message.clone()))),
+    };
+    let elapsed = start.elapsed();
+
+    let mut exit = Exit::Ok;
+    for result in &results {
+        exit = exit.worst(report(result));
+    }
+    if results.len() > 1 {
+        let accepted = results.iter().filter(|result| result.is_ok()).count();
+        let seconds = elapsed.as_secs_f64();
+        println!(
+            "{accepted} of {} messages accepted in {seconds:.3} seconds ({:.1} messages per \
+             second)",
+            results.len(),
+            results.len() as f64 / seconds.max(f64::EPSILON),
+        );
+    }
+
+    // The replies decide the exit code; a failed QUIT after them changes nothing.
+    let _quit = client.quit();
+    Ok(exit)
+}
+
+/// Prints the outcome of one message and returns its exit code.
+fn report(result: &Result<Delivery, Error>) -> Exit {
+    let delivery = match result {
+        Ok(delivery) => delivery,
+        Err(error) => {
+            if let Some(smtp_proto::client::Error::RecipientsRejected { recipients }) = error.smtp()
+            {
+                recipients.iter().for_each(print_recipient);
+            }
+            eprintln!("smtp-send: {error}");
+            return Exit::of(error);
+        }
+    };
+
+    delivery.recipients().iter().for_each(print_recipient);
+    println!("message accepted: {}", delivery.reply());
+    let rejected: Vec<&RecipientResult> = delivery.rejected().collect();
+    if rejected.is_empty() {
+        Exit::Ok
+    } else if rejected.iter().any(|result| result.is_permanent()) {
+        Exit::Unavailable
+    } else {
+        Exit::TempFail
+    }
+}
+
+fn print_recipient(result: &RecipientResult) {
+    let verdict = if result.is_accepted() {
+        "accepted"
+    } else {
+        "rejected"
+    };
+    println!("{verdict} <{}>: {}", result.recipient(), result.reply());
+}
+
+/// Builds the envelope from --from and --to; addresses may be written with or without angle
+/// brackets.
+fn envelope(cli: &Cli) -> Result<Envelope, Failure> {
+    let from = strip_brackets(&cli.from);
+    let reverse_path = ReversePath::parse(from)
+        .map_err(|error| Failure::usage(format!("invalid --from address {from:?}: {error}")))?;
+
+    let mut recipients = Vec::with_capacity(cli.to.len());
+    for to in &cli.to {
+        let to = strip_brackets(to);
+        let mailbox = Mailbox::parse(to)
+            .map_err(|error| Failure::usage(format!("invalid --to address {to:?}: {error}")))?;
+        recipients.push(mailbox);
+    }
+
+    Envelope::new(reverse_path, recipients)
+        .map_err(|error| Failure::usage(format!("invalid envelope: {error}")))
+}
+
+fn strip_brackets(address: &str) -> &str {
+    match address
+        .strip_prefix('<')
+        .and_then(|rest| rest.strip_suffix('>'))
+    {
+        Some(inner) => inner,
+        None => address,
+    }
+}
+
+/// Builds the client options from the flags, reading the password where one is needed.
+fn options(cli: &Cli) -> Result<Options, Failure> {
+    let mut options = Options::default();
+    options.session.tls = match cli.tls {
+        Tls::None => TlsPolicy::None,
+        Tls::Opportunistic => TlsPolicy::Opportunistic,
+        Tls::Required => TlsPolicy::Required,
+        Tls::Wrapper => TlsPolicy::Wrapper,
+    };
+    options.session.ehlo_name = ehlo_name(cli.helo.as_deref())?;
+    options.session.allow_insecure_auth = cli.allow_insecure_auth;
+    options.session.transcript = cli.transcript;
+    options.accept_invalid_certs = cli.accept_invalid_certs;
+    options.roots = match (&cli.ca_file, cli.roots) {
+        (Some(path), _) => Roots::CaFile(path.clone()),
+        (None, Some(RootSource::Platform)) => Roots::Platform,
+        (None, Some(RootSource::Webpki) | None) => Roots::WebPki,
+    };
+
+    if let Some(seconds) = cli.timeout {
+        let timeout = Duration::try_from_secs_f64(seconds)
+            .ok()
+            .filter(|timeout| !timeout.is_zero())
+            .ok_or_else(|| {
+                Failure::usage(format!(
+                    "invalid --timeout value {seconds}: expected a positive number of seconds"
+                ))
+            })?;
+        options.session.timeouts = Timeouts::uniform(timeout);
+        options.connect_timeout = timeout;
+    }
+
+    let mechanism = cli.auth.as_deref().map(Mechanism::from_name);
+    if let Some(user) = &cli.auth_user {
+        let secret = password(cli, user)?;
+        let credentials = match mechanism {
+            Some(Mechanism::XOAuth2 | Mechanism::OAuthBearer) => {
+                Credentials::oauth2(user.as_str(), secret)
+            }
+            _ => Credentials::password(user.as_str(), secret),
+        };
+        options.session.credentials = Some(credentials);
+    }
+    options.session.mechanism = mechanism;
+    Ok(options)
+}
+
+/// Returns the EHLO name: the flag's value, else the host name if it is a valid domain, else
+/// `localhost`.
+fn ehlo_name(flag: Option<&str>) -> Result<Domain, Failure> {
+    if let Some(name) = flag {
+        return Domain::parse(name)
+            .map_err(|error| Failure::usage(format!("invalid --helo name {name:?}: {error}")));
+    }
+
+    let host = gethostname::gethostname();
+    let parsed = host.to_str().and_then(|host| Domain::parse(host).ok());
+    Ok(parsed.unwrap_or_else(|| Options::default().session.ehlo_name))
+}
+
+/// Reads the AUTH password from the environment variable, the file, or the terminal.
+fn password(cli: &Cli, user: &str) -> Result<String, Failure> {
+    if let Some(variable) = &cli.auth_password_env {
+        return std::env::var(variable).map_err(|error| {
+            Failure::usage(format!(
+                "cannot read the password from environment variable {variable} \
+                 (--auth-password-env): {error}"
+            ))
+        });
+    }
+
+    if let Some(path) = &cli.auth_password_file {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            Failure::no_input(format!(
+                "cannot read --auth-password-file {}: {error}",
+                path.display()
+            ))
+        })?;
+        let first_line = text.lines().next().unwrap_or_default();
+        return Ok(first_line.to_owned());
+    }
+
+    // A prompt needs the terminal on stdin, and stdin must not also carry the message.
+    let message_from_file = cli
+        .data
+        .as_deref()
+        .is_some_and(|path| path != Path::new("-"));
+    if !(message_from_file && std::io::stdin().is_terminal()) {
+        return Err(Failure::usage(
+            "--auth-user needs a password: pass --auth-password-env VAR or --auth-password-file \
+             PATH (a password prompt needs a terminal on stdin and the message in --data PATH)",
+        ));
+    }
+    rpassword::prompt_password(format!("Password for {user}: ")).map_err(|error| Failure {
+        exit: Exit::Software,
+        message: format!("cannot read the password from the terminal: {error}"),
+    })
+}
+
+/// Reads the message from the --data file, or from stdin for `-` or no flag.
+fn read_message(path: Option<&Path>) -> Result<Bytes, Failure> {
+    match path {
+        Some(path) if path != Path::new("-") => {
+            std::fs::read(path).map(Bytes::from).map_err(|error| {
+                Failure::no_input(format!(
+                    "cannot read --data file {}: {error}",
+                    path.display()
+                ))
+            })
+        }
+        _ => {
+            let mut message = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut message)
+                .map_err(|error| {
+                    Failure::no_input(format!("cannot read the message from stdin: {error}"))
+                })?;
+            Ok(Bytes::from(message))
+        }
+    }
+}
+
+/// Logs to stderr at the levels `RUST_LOG` names, such as `debug` or `smtp_blocking=trace`;
+/// without `RUST_LOG`, nothing is logged.
+#[cfg(feature = "tracing")]
+fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    let Ok(filter) = std::env::var("RUST_LOG") else {
+        return;
+    };
+    let targets: tracing_subscriber::filter::Targets = match filter.parse() {
+        Ok(targets) => targets,
+        Err(error) => {
+            eprintln!("smtp-send: ignoring invalid RUST_LOG value {filter:?}: {error}");
+            return;
+        }
+    };
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(targets);
+    if let Err(error) = tracing::subscriber::set_global_default(subscriber) {
+        eprintln!("smtp-send: logging is off: {error}");
+    }
+}
+
+#[cfg(not(feature = "tracing"))]
+fn init_logging() {}
