@@ -66,8 +66,7 @@ fn rejected_token_is_auth_failure() {
     let credentials = Credentials::oauth2(&server.user, "not-the-token");
 
     let error = connect(server, Some(Mechanism::XOAuth2), credentials)
-        .err()
-        .expect("a wrong token must fail");
+        .expect_err("a wrong token must fail");
 
     assert!(
         matches!(error.smtp(), Some(SessionError::AuthFailed { .. })),

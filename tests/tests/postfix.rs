@@ -175,7 +175,7 @@ fn required_tls_without_starttls_fails_before_mail() {
         move |line, _| recorded.lock().unwrap().push(line.clone()),
     );
 
-    let error = result.err().expect("the connection must fail");
+    let error = result.expect_err("the connection must fail");
     assert_eq!(error.smtp(), Some(&SessionError::TlsNotOffered), "{error}");
     assert!(error.is_permanent());
     let sent = sent_lines(&lines.lock().unwrap());
@@ -191,7 +191,7 @@ fn wrong_password_is_permanent_failure() {
 
     let result = Client::connect(&format!("127.0.0.1:{}", server.submission_port), options);
 
-    let error = result.err().expect("authentication must fail");
+    let error = result.expect_err("authentication must fail");
     assert!(error.is_permanent(), "{error}");
     match error.smtp() {
         Some(SessionError::AuthFailed { reply }) => assert_eq!(reply.code().value(), 535),
@@ -207,9 +207,7 @@ fn certificate_checked_against_ca() {
 
     let result = Client::connect(&format!("127.0.0.1:{}", server.submission_port), options);
 
-    let error = result
-        .err()
-        .expect("a certificate from the test CA is not in webpki-roots");
+    let error = result.expect_err("a certificate from the test CA is not in webpki-roots");
     assert!(matches!(error, smtp_blocking::Error::Tls(_)), "{error}");
 }
 
