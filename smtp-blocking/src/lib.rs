@@ -80,3 +80,8 @@ pub use error::Error;
 pub use options::{Options, Roots};
 pub use tls::TlsInfo;
 pub use transcript::TranscriptText;
+
+/// Compiles the examples in the README as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

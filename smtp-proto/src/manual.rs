@@ -17,15 +17,23 @@
 //! - SMTPUTF8 (RFC 6531): the MAIL parameter when an address or a header field is not ASCII;
 //!   without the extension such a message fails before MAIL, and addresses are never altered.
 //! - STARTTLS (RFC 3207) and AUTH (RFC 4954), run by the session as configured.
+//! - CHUNKING (RFC 3030): BDAT in chunks of
+//!   [`Config::bdat_chunk_size`](crate::client::Config::bdat_chunk_size), no dot-stuffing, the
+//!   first chunk in the same write as MAIL and RCPT under PIPELINING (except with
+//!   [`RecipientPolicy::AllOrNothing`](crate::client::RecipientPolicy::AllOrNothing), which waits
+//!   for the RCPT replies). Content with a NUL octet goes as `BODY=BINARYMIME`, unchanged, and
+//!   needs both CHUNKING and BINARYMIME.
+//! - DSN (RFC 3461) through [`Envelope::with_dsn`](crate::client::Envelope::with_dsn), and
+//!   REQUIRETLS (RFC 8689) through
+//!   [`Envelope::with_require_tls`](crate::client::Envelope::with_require_tls).
+//! - LMTP (RFC 2033) with [`Config::lmtp`](crate::client::Config::lmtp).
 //!
 //! # Not supported
 //!
-//! - CHUNKING/BDAT, BINARYMIME, DSN parameters, REQUIRETLS and LMTP are not used by
-//!   [`Session::send`](crate::client::Session::send); a message with a NUL octet therefore
-//!   fails with [`Error::ExtensionRequired`](crate::client::Error::ExtensionRequired) naming
-//!   BINARYMIME.
-//! - An internationalised domain is not converted to its A-label when the server lacks
-//!   SMTPUTF8: the message fails instead.
+//! - BDAT over LMTP.
+//! - ORCPT for a non-ASCII address (the `utf-8` address type of RFC 6533).
+//! - A non-ASCII local part for a server without SMTPUTF8: the message fails, because changing
+//!   the local part would change the mailbox. Domains go as A-labels then.
 //! - The server side of the protocol.
 //!
 //! # Security
@@ -45,7 +53,8 @@
 //!   transcript shows `<redacted>` in their place.
 //! - SMTP smuggling (CVE-2023-51764 and related): the [`DataEncoder`](crate::DataEncoder) turns
 //!   every bare CR and bare LF into CRLF before dot-stuffing, so the only end-of-data sequence on
-//!   the wire is the final `CRLF.CRLF`.
+//!   the wire is the final `CRLF.CRLF`. BDAT content is canonicalised the same way; only
+//!   `BODY=BINARYMIME` content goes unchanged, because BDAT frames it by length.
 //! - Command injection: [`Domain`](crate::Domain), [`Mailbox`](crate::Mailbox),
 //!   [`XText`](crate::XText) and the command arguments reject CR, LF, NUL and other control
 //!   characters when they are built, so no command line can carry a second one. A
