@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use smtp_proto::client::{Config, Envelope, Event, RecipientPolicy, Session, TlsPolicy};
-use smtp_proto::command::Command;
-use smtp_proto::{Credentials, Domain, Mailbox, Mechanism, ReversePath, Timeouts};
+use smtp_proto::client::{Config, Dsn, Envelope, Event, RecipientPolicy, Session, TlsPolicy};
+use smtp_proto::command::{Command, Notify, Ret};
+use smtp_proto::{Credentials, Domain, Mailbox, Mechanism, ReversePath, Timeouts, XText};
 
 const M0: &[u8] = b"From: a@example.org\r\nTo: b@example.net\r\nSubject: test\r\n\r\nhello\r\n";
 
@@ -191,6 +191,8 @@ fn run(script: &str, feed: Feed) -> Result<Run, String> {
     let mut events: Vec<String> = Vec::new();
     let mut matched = 0;
     let mut nevers = Vec::new();
+    let mut dsn: Option<Dsn> = None;
+    let mut require_tls = false;
 
     for (number, line) in script.lines().enumerate() {
         let number = number + 1;
@@ -234,6 +236,13 @@ fn run(script: &str, feed: Feed) -> Result<Run, String> {
                         timeouts.greeting = seconds(value, number)?;
                         config.timeouts = timeouts;
                     }
+                    "bdat_chunk" => {
+                        config.bdat_chunk_size = value
+                            .parse()
+                            .map_err(|_| format!("line {number}: bad bdat_chunk {value}"))?;
+                    }
+                    "lmtp" => config.lmtp = value == "yes",
+                    "chunking" => config.chunking = value == "yes",
                     "chunk" => {
                         config.max_transmit_chunk = value
                             .parse()
@@ -268,9 +277,17 @@ fn run(script: &str, feed: Feed) -> Result<Run, String> {
                 }
             }
             "C:" => expected.extend_from_slice(&unescape(rest)),
+            "dsn" => dsn = Some(parse_dsn(rest).map_err(|e| format!("line {number}: {e}"))?),
+            "require_tls" => require_tls = true,
             "send" => {
-                let (envelope, body) =
+                let (mut envelope, body) =
                     parse_send(rest).map_err(|e| format!("line {number}: {e}"))?;
+                if let Some(dsn) = dsn.take() {
+                    envelope = envelope.with_dsn(dsn);
+                }
+                if std::mem::take(&mut require_tls) {
+                    envelope = envelope.with_require_tls();
+                }
                 session
                     .send(envelope, body)
                     .map_err(|e| format!("line {number}: send failed: {e}"))?;
@@ -386,13 +403,9 @@ fn summarise(event: &Event) -> String {
                 Ok(delivery) => {
                     let mut line = format!("sent #{id} {}", delivery.reply());
                     for recipient in delivery.recipients() {
-                        write!(
-                            line,
-                            "; {} {}",
-                            recipient.recipient(),
-                            recipient.reply().code().value()
-                        )
-                        .unwrap();
+                        let reply = recipient.data_reply().unwrap_or(recipient.reply());
+                        write!(line, "; {} {}", recipient.recipient(), reply.code().value())
+                            .unwrap();
                         if recipient.is_permanent() {
                             line.push_str(" permanent");
                         } else if recipient.is_transient() {
@@ -451,6 +464,37 @@ fn parse_send(rest: &str) -> Result<(Envelope, Bytes), String> {
     }
     let envelope = Envelope::new(from.ok_or("send needs from=")?, to).map_err(|e| e.to_string())?;
     Ok((envelope, parse_body(body)?))
+}
+
+fn parse_dsn(rest: &str) -> Result<Dsn, String> {
+    let mut dsn = Dsn::default();
+    for field in rest.split_whitespace() {
+        match field.split_once('=') {
+            Some(("ret", "HDRS")) => dsn.ret = Some(Ret::Headers),
+            Some(("ret", "FULL")) => dsn.ret = Some(Ret::Full),
+            Some(("envid", value)) => {
+                dsn.envid = Some(XText::new(value).map_err(|e| e.to_string())?)
+            }
+            Some(("notify", value)) => {
+                let mut notify = Notify::NEVER;
+                for condition in value.split(',') {
+                    notify = notify
+                        | match condition {
+                            "NEVER" => Notify::NEVER,
+                            "SUCCESS" => Notify::SUCCESS,
+                            "FAILURE" => Notify::FAILURE,
+                            "DELAY" => Notify::DELAY,
+                            other => return Err(format!("unknown NOTIFY condition {other}")),
+                        };
+                }
+                dsn.notify = Some(notify);
+            }
+            Some(("orcpt", value)) => dsn.original_recipients = value == "yes",
+            Some(("best_effort", value)) => dsn.best_effort = value == "yes",
+            _ => return Err(format!("unknown dsn field {field}")),
+        }
+    }
+    Ok(dsn)
 }
 
 fn parse_body(body: &str) -> Result<Bytes, String> {
