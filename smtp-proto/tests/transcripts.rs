@@ -403,7 +403,7 @@ fn summarise(event: &Event) -> String {
                 Ok(delivery) => {
                     let mut line = format!("sent #{id} {}", delivery.reply());
                     for recipient in delivery.recipients() {
-                        let reply = recipient.data_reply().unwrap_or(recipient.reply());
+                        let reply = recipient.data_reply().unwrap_or_else(|| recipient.reply());
                         write!(line, "; {} {}", recipient.recipient(), reply.code().value())
                             .unwrap();
                         if recipient.is_permanent() {
