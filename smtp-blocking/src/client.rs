@@ -373,7 +373,9 @@ impl Client {
                 self.tls_info = Some(info);
             }
             Err(error) => {
+                // The session fails its queued work; the caller gets the TLS error itself.
                 self.fail(error);
+                self.session.tls_failed();
                 return false;
             }
         }

@@ -122,6 +122,9 @@ pub enum Error {
         /// How many octets were buffered.
         octets: usize,
     },
+    /// The TLS handshake after STARTTLS failed, as the adapter reported with
+    /// [`Session::tls_failed`](crate::client::Session::tls_failed).
+    TlsHandshakeFailed,
     /// A SASL exchange failed on the client side, for example on a challenge that is not base64.
     Sasl(SaslError),
     /// The server closed the connection.
@@ -256,6 +259,7 @@ impl fmt::Display for Error {
                  possible injection attack, connection dropped"
             ),
             Self::Sasl(error) => write!(f, "authentication exchange failed: {error}"),
+            Self::TlsHandshakeFailed => f.write_str("the TLS handshake after STARTTLS failed"),
             Self::ConnectionClosed { stage } => {
                 write!(f, "server closed the connection during {stage}")
             }

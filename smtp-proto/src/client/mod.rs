@@ -229,6 +229,15 @@ impl Session {
         Ok(())
     }
 
+    /// Tells the session that the TLS handshake after [`Event::TlsUpgradeRequired`] failed; the
+    /// session ends with [`Error::TlsHandshakeFailed`] and fails every queued piece of work. The
+    /// adapter keeps the TLS library's own error for its caller.
+    pub fn tls_failed(&mut self) {
+        if self.phase == Phase::TlsHandshake {
+            self.abort(Error::TlsHandshakeFailed);
+        }
+    }
+
     /// Queues a message: MAIL FROM, RCPT TO for each recipient, DATA and the content, which is
     /// dot-stuffed and CRLF-canonicalised on the way out. The result is an
     /// [`Event::TransactionCompleted`] carrying the returned handle.
@@ -747,12 +756,14 @@ impl Session {
         }
     }
 
-    /// Fails every piece of work, queued or under way, and ends the session at once.
+    /// Fails every piece of work, queued or under way, and ends the session at once; commands
+    /// not yet handed to the adapter are dropped.
     pub(crate) fn abort(&mut self, error: Error) {
         if self.phase == Phase::Closed {
             return;
         }
 
+        self.output.clear();
         self.fail_all(&error);
         self.close(Some(error));
     }
@@ -1016,5 +1027,39 @@ mod tests {
         assert!(lines.contains(&TranscriptLine::Received(Bytes::from_static(
             b"250 AUTH PLAIN"
         ))));
+    }
+
+    #[test]
+    fn abort_drops_unsent_commands() {
+        let now = Instant::now();
+        let mut session = Session::new(config(TlsPolicy::None), now);
+
+        session.handle_input(b"220 mx ready\r\n\r\n");
+
+        assert_eq!(session.poll_transmit(now), None);
+        assert!(session.is_closed());
+    }
+
+    #[test]
+    fn tls_failure_fails_queued_work() {
+        let now = Instant::now();
+        let mut session = Session::new(config(TlsPolicy::Required), now);
+        let handle = session.send(envelope(), &b"x\r\n"[..]).unwrap();
+        session.handle_input(b"220 mx ready\r\n");
+        let _ = written(&mut session, now);
+        session.handle_input(b"250-mx\r\n250 STARTTLS\r\n");
+        let _ = written(&mut session, now);
+        session.handle_input(b"220 go ahead\r\n");
+
+        session.tls_failed();
+
+        let events: Vec<Event> = std::iter::from_fn(|| session.poll_event()).collect();
+        assert!(events.iter().any(|event| matches!(
+            event,
+            Event::TransactionCompleted { handle: h, result: Err(Error::TlsHandshakeFailed) }
+                if *h == handle
+        )));
+        assert!(session.is_closed());
+        assert_eq!(session.poll_transmit(now), None);
     }
 }
