@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use smtp_blocking::{Client, Options, Roots};
 use smtp_interop::{Aiosmtpd, DEFERRED_RECIPIENT, aiosmtpd, unique_token};
-use smtp_proto::client::{Envelope, Error as SessionError, TlsPolicy};
+use smtp_proto::client::{Dsn, Envelope, Error as SessionError, TlsPolicy};
+use smtp_proto::command::Notify;
 use smtp_proto::{Credentials, Domain, Mailbox, Mechanism, ReversePath};
 
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -91,6 +92,34 @@ fn deferred_recipient_is_transient() {
 
     assert!(error.is_transient(), "{error}");
     assert!(!error.is_permanent(), "{error}");
+}
+
+#[test]
+fn dsn_without_extension_rejected_unless_best_effort() {
+    let server = aiosmtpd();
+    let token = unique_token("dsn-best-effort");
+    let mut client = connect(server, None, password(server)).unwrap();
+    assert!(!client.capabilities().has(smtp_proto::Extension::Dsn));
+    let mut dsn = Dsn::default();
+    dsn.notify = Some(Notify::FAILURE);
+
+    let error = client
+        .send(envelope().with_dsn(dsn.clone()), message(&token))
+        .unwrap_err();
+    dsn.best_effort = true;
+    client
+        .send(envelope().with_dsn(dsn), message(&token))
+        .unwrap();
+    client.quit().unwrap();
+
+    match error.smtp() {
+        Some(SessionError::ExtensionRequired { extension, .. }) => {
+            assert_eq!(*extension, smtp_proto::Extension::Dsn);
+        }
+        other => panic!("expected a missing DSN error, got {other:?}"),
+    }
+    let delivery = server.wait_for_delivery(token.as_bytes(), DELIVERY_TIMEOUT);
+    assert!(delivery.envelope.recipients[0].parameters.is_empty());
 }
 
 /// Sends one message over STARTTLS with `mechanism` and checks the server stored it exactly,

@@ -26,6 +26,21 @@ fn bdat_used_when_offered() {
     client.send(envelope(&["chunks"]), message.clone()).unwrap();
     client.quit().unwrap();
 
+    // MAIL, RCPT and BDAT went out in one group, before the reply to MAIL was read.
+    let order = transcript_order(&lines);
+    let mail = order
+        .iter()
+        .position(|line| line.starts_with("C: MAIL FROM"))
+        .unwrap();
+    let mail_reply = mail
+        + order[mail..]
+            .iter()
+            .position(|line| line.starts_with("S: "))
+            .unwrap();
+    let group: Vec<&String> = order[mail..mail_reply].iter().collect();
+    assert_eq!(group.len(), 4, "{order:?}");
+    assert!(group[1].starts_with("C: RCPT TO"), "{order:?}");
+    assert!(group[2].starts_with("C: BDAT"), "{order:?}");
     let sent = sent_lines(&lines);
     let bdat = format!("BDAT {} LAST", message.len());
     assert!(sent.contains(&bdat), "{sent:?}");
@@ -345,6 +360,23 @@ fn message(token: &str, lines: usize) -> Vec<u8> {
         message.extend_from_slice(format!("{prefix}line {index} of {token}\r\n").as_bytes());
     }
     message
+}
+
+/// Returns the transcript as `C: ` and `S: ` lines, and `C: <data>` for message content.
+fn transcript_order(lines: &Lines) -> Vec<String> {
+    lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|line| match line {
+            TranscriptLine::Sent(bytes) => Some(format!("C: {}", String::from_utf8_lossy(bytes))),
+            TranscriptLine::Received(bytes) => {
+                Some(format!("S: {}", String::from_utf8_lossy(bytes)))
+            }
+            TranscriptLine::MessageData { .. } => Some("C: <data>".to_string()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn sent_lines(lines: &Lines) -> Vec<String> {
