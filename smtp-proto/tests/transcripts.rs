@@ -109,6 +109,44 @@ fn sixty_four_kib_message_without_final_crlf() {
 }
 
 #[test]
+fn megabyte_reply_line_is_bounded_error() {
+    let mut session = Session::new(transcript_config(), Instant::now());
+    let mut line = b"220 ".to_vec();
+    line.extend_from_slice(&vec![b'a'; 1 << 20]);
+
+    for piece in line.chunks(4096) {
+        session.handle_input(piece);
+    }
+
+    let events: Vec<String> = std::iter::from_fn(|| session.poll_event())
+        .map(|event| summarise(&event))
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(events[0].starts_with("closed: invalid reply from server"), "{events:?}");
+    assert!(session.is_closed());
+}
+
+#[test]
+fn million_reply_lines_are_bounded_error() {
+    let mut session = Session::new(transcript_config(), Instant::now());
+    session.handle_input(b"220 mx.example.net\r\n");
+    let lines = b"250-x\r\n".repeat(1_000_000);
+
+    for piece in lines.chunks(65536) {
+        session.handle_input(piece);
+    }
+
+    let events: Vec<String> = std::iter::from_fn(|| session.poll_event())
+        .map(|event| summarise(&event))
+        .collect();
+    assert!(
+        events.iter().any(|e| e.starts_with("closed: invalid reply from server")),
+        "{events:?}"
+    );
+    assert!(session.is_closed());
+}
+
+#[test]
 fn injected_addresses_are_rejected_before_encoding() {
     let cases = [
         (
