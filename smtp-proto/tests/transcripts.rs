@@ -122,7 +122,10 @@ fn megabyte_reply_line_is_bounded_error() {
         .map(|event| summarise(&event))
         .collect();
     assert_eq!(events.len(), 1, "{events:?}");
-    assert!(events[0].starts_with("closed: invalid reply from server"), "{events:?}");
+    assert!(
+        events[0].starts_with("closed: invalid reply from server"),
+        "{events:?}"
+    );
     assert!(session.is_closed());
 }
 
@@ -140,7 +143,9 @@ fn million_reply_lines_are_bounded_error() {
         .map(|event| summarise(&event))
         .collect();
     assert!(
-        events.iter().any(|e| e.starts_with("closed: invalid reply from server")),
+        events
+            .iter()
+            .any(|e| e.starts_with("closed: invalid reply from server")),
         "{events:?}"
     );
     assert!(session.is_closed());
