@@ -154,6 +154,7 @@ fn bad_certificates_stop_before_commands() {
         ("certificate for another name", pki.wrong_name.clone()),
         ("self-signed certificate", pki.self_signed.clone()),
         ("certificate from an unknown root", pki.unknown_root.clone()),
+        ("expired certificate", pki.expired.clone()),
     ];
     for (label, config) in cases {
         let server = Server::start(move |peer| {

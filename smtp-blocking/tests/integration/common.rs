@@ -264,6 +264,8 @@ pub(crate) struct Pki {
     pub(crate) self_signed: Arc<ServerConfig>,
     /// A certificate for `localhost` and `127.0.0.1` from a CA the client does not know.
     pub(crate) unknown_root: Arc<ServerConfig>,
+    /// A certificate the CA issued for `localhost` and `127.0.0.1` that expired in 2020.
+    pub(crate) expired: Arc<ServerConfig>,
 }
 
 impl Pki {
@@ -273,19 +275,25 @@ impl Pki {
         let other_ca = certificate_authority("unknown test CA");
         let local_names = || vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
 
-        let leaf = |names: Vec<String>, issuer: Option<&CertifiedIssuer<'_, KeyPair>>| {
-            let key = KeyPair::generate().unwrap();
-            let params = CertificateParams::new(names).unwrap();
-            let certificate = match issuer {
-                Some(issuer) => params.signed_by(&key, issuer).unwrap(),
-                None => params.self_signed(&key).unwrap(),
+        let leaf_with =
+            |names: Vec<String>, issuer: Option<&CertifiedIssuer<'_, KeyPair>>, expired: bool| {
+                let key = KeyPair::generate().unwrap();
+                let mut params = CertificateParams::new(names).unwrap();
+                if expired {
+                    params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+                    params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+                }
+                let certificate = match issuer {
+                    Some(issuer) => params.signed_by(&key, issuer).unwrap(),
+                    None => params.self_signed(&key).unwrap(),
+                };
+                let mut chain = vec![certificate.der().clone()];
+                if let Some(issuer) = issuer {
+                    chain.push(issuer.der().clone());
+                }
+                server_config(chain, &key)
             };
-            let mut chain = vec![certificate.der().clone()];
-            if let Some(issuer) = issuer {
-                chain.push(issuer.der().clone());
-            }
-            server_config(chain, &key)
-        };
+        let leaf = |names, issuer| leaf_with(names, issuer, false);
 
         static FILES: AtomicUsize = AtomicUsize::new(0);
         let ca_file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
@@ -301,6 +309,7 @@ impl Pki {
             wrong_name: leaf(vec!["mail.other.test".to_owned()], Some(&ca)),
             self_signed: leaf(local_names(), None),
             unknown_root: leaf(local_names(), Some(&other_ca)),
+            expired: leaf_with(local_names(), Some(&ca), true),
         }
     }
 }
