@@ -285,6 +285,11 @@ fn run(script: &str, feed: Feed) -> Result<Run, String> {
                             .map_err(|_| format!("line {number}: bad bdat_chunk {value}"))?;
                     }
                     "lmtp" => config.lmtp = value == "yes",
+                    "reject_long_lines" => config.reject_long_lines = value == "yes",
+                    "ehlo" => {
+                        config.ehlo_name = Domain::parse(value)
+                            .map_err(|e| format!("line {number}: {e}"))?;
+                    }
                     "chunking" => config.chunking = value == "yes",
                     "chunk" => {
                         config.max_transmit_chunk = value

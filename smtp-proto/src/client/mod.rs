@@ -450,7 +450,8 @@ impl Session {
                 self.quit_with(Error::TlsNotOffered);
             }
             500 | 502 => {
-                let name = self.config.ehlo_name.clone();
+                let name = self.config.ehlo_name.to_ascii();
+                let name = name.unwrap_or_else(|_| self.config.ehlo_name.clone());
                 self.send_command(Command::Helo(name), Expect::Helo);
             }
             _ => {
@@ -541,13 +542,17 @@ impl Session {
             Some(_) => None,
             None => auth::choose_mechanism(&offered, credentials, self.encrypted),
         };
-        let client = mechanism
-            .as_ref()
-            .and_then(|mechanism| auth::client_for(mechanism, credentials));
-        let (Some(mechanism), Some(mut client)) = (mechanism, client) else {
+        let Some(mechanism) = mechanism else {
             let requested = self.config.mechanism.clone();
             self.quit_with(Error::MechanismNotOffered { requested, offered });
             return;
+        };
+        let mut client = match auth::try_client_for(&mechanism, credentials) {
+            Ok(client) => client,
+            Err(error) => {
+                self.quit_with(Error::Credentials(error));
+                return;
+            }
         };
 
         let initial_response = client.initial_response();
@@ -614,13 +619,13 @@ impl Session {
             let pipelining = self.pipelining();
             let may_start = match work {
                 // RFC 2920 section 3.1: a new transaction may follow the end of data of the
-                // previous one, and RSET, without waiting for their replies.
-                Work::Send { .. } if pipelining => self.inflight.iter().all(|p| {
-                    matches!(
-                        p.expect,
-                        Expect::EndOfData | Expect::Reset | Expect::Bdat { last: true }
-                    )
-                }),
+                // previous ones, or their chunk marked LAST, without waiting for their replies.
+                Work::Send { .. } if pipelining => {
+                    self.transactions.iter().all(|t| t.data_sent)
+                        && !self.inflight.iter().any(|p| {
+                            matches!(p.expect, Expect::Command(..) | Expect::CommandData(_))
+                        })
+                }
                 _ => self.inflight.is_empty(),
             };
             if !may_start {
@@ -694,7 +699,14 @@ impl Session {
 
     fn send_hello(&mut self) {
         self.phase = Phase::Hello;
-        let name = self.config.ehlo_name.clone();
+        // EHLO goes before the server can offer SMTPUTF8, so the name goes as its A-labels.
+        let name = match self.config.ehlo_name.to_ascii() {
+            Ok(name) => name,
+            Err(error) => {
+                self.quit_with(Error::InvalidAddress(error));
+                return;
+            }
+        };
         let command = match self.config.lmtp {
             true => Command::Lhlo(name),
             false => Command::Ehlo(name),
