@@ -59,6 +59,11 @@
 //! | SIZE | RFC 1870 |
 //! | 8BITMIME | RFC 6152 |
 //! | SMTPUTF8 | RFC 6531 |
+//! | CHUNKING (BDAT), BINARYMIME | RFC 3030 |
+//! | DSN | RFC 3461 |
+//! | REQUIRETLS | RFC 8689 |
+//! | LMTP | RFC 2033 |
+//! | Internationalised domains as A-labels | RFC 5891 |
 //! | DATA transparency and end of data | RFC 5321 sections 4.5.2 and 4.1.1.4 |
 //! | Timeouts | RFC 5321 section 4.5.3.2 |
 //!

@@ -14,8 +14,10 @@
 //!   [`Error::MessageTooLarge`](crate::client::Error::MessageTooLarge).
 //! - 8BITMIME (RFC 6152): `BODY=8BITMIME` on MAIL when the content has an octet above 0x7F;
 //!   without the extension such a message fails before MAIL.
-//! - SMTPUTF8 (RFC 6531): the MAIL parameter when an address or a header field is not ASCII;
-//!   without the extension such a message fails before MAIL, and addresses are never altered.
+//! - SMTPUTF8 (RFC 6531): the MAIL parameter when an address or a header field is not ASCII.
+//!   Without the extension, internationalised domains go as their A-labels (the EHLO name
+//!   always does), and a message with a non-ASCII local part or header field fails before MAIL;
+//!   local parts are never altered.
 //! - STARTTLS (RFC 3207) and AUTH (RFC 4954), run by the session as configured.
 //! - CHUNKING (RFC 3030): BDAT in chunks of
 //!   [`Config::bdat_chunk_size`](crate::client::Config::bdat_chunk_size), no dot-stuffing, the

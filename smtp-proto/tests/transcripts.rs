@@ -287,8 +287,8 @@ fn run(script: &str, feed: Feed) -> Result<Run, String> {
                     "lmtp" => config.lmtp = value == "yes",
                     "reject_long_lines" => config.reject_long_lines = value == "yes",
                     "ehlo" => {
-                        config.ehlo_name = Domain::parse(value)
-                            .map_err(|e| format!("line {number}: {e}"))?;
+                        config.ehlo_name =
+                            Domain::parse(value).map_err(|e| format!("line {number}: {e}"))?;
                     }
                     "chunking" => config.chunking = value == "yes",
                     "chunk" => {
