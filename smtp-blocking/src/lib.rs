@@ -78,5 +78,6 @@ mod transcript;
 pub use client::Client;
 pub use error::Error;
 pub use options::{Options, Roots};
-pub use tls::TlsInfo;
+pub use stream::ServerAddress;
+pub use tls::{TlsInfo, TlsSetup};
 pub use transcript::TranscriptText;
