@@ -6,6 +6,8 @@ use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs 
 use std::time::{Duration, Instant};
 
 use rustls::ClientConnection;
+use smtp_proto::client::TlsPolicy;
+use smtp_proto::{PORT_SUBMISSION, PORT_SUBMISSIONS};
 
 use crate::error::Error;
 use crate::tls::{TlsInfo, TlsSetup};
@@ -53,6 +55,15 @@ impl ServerAddress {
             host: host.to_owned(),
             port,
         })
+    }
+
+    /// Returns the port for a server address without one: 465 under [`TlsPolicy::Wrapper`]
+    /// (implicit TLS, RFC 8314) and 587 otherwise (submission, RFC 6409).
+    pub fn default_port(policy: TlsPolicy) -> u16 {
+        match policy {
+            TlsPolicy::Wrapper => PORT_SUBMISSIONS,
+            _ => PORT_SUBMISSION,
+        }
     }
 
     /// Returns the host: a DNS name or an IP address, without brackets.
