@@ -73,10 +73,12 @@
 mod client;
 mod error;
 mod log;
+mod pool;
 mod stream;
 
 pub use client::Client;
 pub use error::Error;
+pub use pool::{Pool, PoolOptions, PoolStatus};
 pub use smtp_blocking::Error as ClientError;
 pub use smtp_blocking::{Options, Roots, TlsInfo};
 
