@@ -50,6 +50,19 @@ pub(crate) fn wait_for_files(
     }
 }
 
+/// Returns how many files in `folder/new` or `folder/cur` contain `needle` now.
+///
+/// # Panics
+///
+/// When `needle` is empty or a file cannot be read.
+pub(crate) fn count_files(folder: &Path, needle: &[u8]) -> usize {
+    assert!(
+        !needle.is_empty(),
+        "the needle to search messages for is empty: pass a unique token"
+    );
+    matching_files(folder, needle).len()
+}
+
 fn matching_files(folder: &Path, needle: &[u8]) -> Vec<MessageFile> {
     let mut found = Vec::new();
     for subfolder in ["new", "cur"] {
