@@ -54,7 +54,10 @@ fn best_mechanism_chosen_by_default() {
     client.quit().unwrap();
 
     let delivery = server.wait_for_delivery(token.as_bytes(), DELIVERY_TIMEOUT);
-    assert_eq!(delivery.envelope.auth.as_deref(), Some(server.user.as_str()));
+    assert_eq!(
+        delivery.envelope.auth.as_deref(),
+        Some(server.user.as_str())
+    );
 }
 
 #[test]
@@ -63,8 +66,7 @@ fn rejected_token_is_auth_failure() {
     let credentials = Credentials::oauth2(&server.user, "not-the-token");
 
     let error = connect(server, Some(Mechanism::XOAuth2), credentials)
-        .err()
-        .expect("a wrong token must fail");
+        .expect_err("a wrong token must fail");
 
     assert!(
         matches!(error.smtp(), Some(SessionError::AuthFailed { .. })),
@@ -82,7 +84,9 @@ fn deferred_recipient_is_transient() {
     )
     .unwrap();
 
-    let error = client.send(envelope, message(&unique_token("deferred"))).unwrap_err();
+    let error = client
+        .send(envelope, message(&unique_token("deferred")))
+        .unwrap_err();
     client.quit().unwrap();
 
     assert!(error.is_transient(), "{error}");
@@ -104,7 +108,10 @@ fn delivers_with(mechanism: Mechanism, credentials: Credentials) {
     let delivery = server.wait_for_delivery(token.as_bytes(), DELIVERY_TIMEOUT);
     assert_eq!(delivery.message, message, "{mechanism:?}");
     assert!(delivery.envelope.tls.is_some(), "{mechanism:?} outside TLS");
-    assert_eq!(delivery.envelope.auth.as_deref(), Some(server.user.as_str()));
+    assert_eq!(
+        delivery.envelope.auth.as_deref(),
+        Some(server.user.as_str())
+    );
     assert_eq!(delivery.envelope.mail_from, "sender@example.test");
 }
 

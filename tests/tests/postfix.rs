@@ -38,10 +38,16 @@ fn implicit_tls_message_arrives_exact() {
 
     let mut client = Client::connect(&format!("127.0.0.1:{}", server.smtps_port), options).unwrap();
     assert!(client.is_encrypted());
-    let delivery = client.send(envelope(&["wrapper"]), message.clone()).unwrap();
+    let delivery = client
+        .send(envelope(&["wrapper"]), message.clone())
+        .unwrap();
     client.quit().unwrap();
 
-    assert!(delivery.reply().text().contains("queued as"), "{}", delivery.reply());
+    assert!(
+        delivery.reply().text().contains("queued as"),
+        "{}",
+        delivery.reply()
+    );
     let arrived = server.wait_for_message_as_sent(token.as_bytes(), DELIVERY_TIMEOUT);
     assert_eq!(arrived, message);
 }
@@ -58,8 +64,11 @@ fn rejected_recipient_others_still_delivered() {
         mailbox(&format!("second@{}", server.domain)),
         mailbox(DEFERRED_RECIPIENT),
     ];
-    let envelope = Envelope::new(ReversePath::parse("sender@example.test").unwrap(), recipients)
-        .unwrap();
+    let envelope = Envelope::new(
+        ReversePath::parse("sender@example.test").unwrap(),
+        recipients,
+    )
+    .unwrap();
     let delivery = client.send(envelope, message(&token)).unwrap();
     client.quit().unwrap();
 
@@ -84,7 +93,9 @@ fn rejected_recipient_others_still_delivered() {
 fn ten_messages_over_one_connection() {
     let server = postfix();
     let mut client = submission_client(server, None);
-    let tokens: Vec<String> = (0..10).map(|i| unique_token(&format!("batch{i}"))).collect();
+    let tokens: Vec<String> = (0..10)
+        .map(|i| unique_token(&format!("batch{i}")))
+        .collect();
 
     for token in &tokens {
         let delivery = client.send(envelope(&["batch"]), message(token)).unwrap();
@@ -103,7 +114,9 @@ fn batch_of_messages_pipelined() {
     let server = postfix();
     let mut client = submission_client(server, None);
     assert!(client.capabilities().has(smtp_proto::Extension::Pipelining));
-    let tokens: Vec<String> = (0..5).map(|i| unique_token(&format!("pipelined{i}"))).collect();
+    let tokens: Vec<String> = (0..5)
+        .map(|i| unique_token(&format!("pipelined{i}")))
+        .collect();
 
     let results = client.send_batch(
         tokens
@@ -162,7 +175,7 @@ fn required_tls_without_starttls_fails_before_mail() {
         move |line, _| recorded.lock().unwrap().push(line.clone()),
     );
 
-    let error = result.err().expect("the connection must fail");
+    let error = result.expect_err("the connection must fail");
     assert_eq!(error.smtp(), Some(&SessionError::TlsNotOffered), "{error}");
     assert!(error.is_permanent());
     let sent = sent_lines(&lines.lock().unwrap());
@@ -178,7 +191,7 @@ fn wrong_password_is_permanent_failure() {
 
     let result = Client::connect(&format!("127.0.0.1:{}", server.submission_port), options);
 
-    let error = result.err().expect("authentication must fail");
+    let error = result.expect_err("authentication must fail");
     assert!(error.is_permanent(), "{error}");
     match error.smtp() {
         Some(SessionError::AuthFailed { reply }) => assert_eq!(reply.code().value(), 535),
@@ -194,7 +207,7 @@ fn certificate_checked_against_ca() {
 
     let result = Client::connect(&format!("127.0.0.1:{}", server.submission_port), options);
 
-    let error = result.err().expect("a certificate from the test CA is not in webpki-roots");
+    let error = result.expect_err("a certificate from the test CA is not in webpki-roots");
     assert!(matches!(error, smtp_blocking::Error::Tls(_)), "{error}");
 }
 
@@ -211,7 +224,11 @@ fn delivers_with(mechanism: Mechanism) {
     client.quit().unwrap();
 
     assert_eq!(delivery.reply().code().value(), 250);
-    assert!(delivery.reply().text().contains("queued as"), "{}", delivery.reply());
+    assert!(
+        delivery.reply().text().contains("queued as"),
+        "{}",
+        delivery.reply()
+    );
     let arrived = server.wait_for_message_as_sent(token.as_bytes(), DELIVERY_TIMEOUT);
     assert_eq!(arrived.len(), message.len(), "{mechanism:?}");
     assert_eq!(arrived, message, "{mechanism:?}");
@@ -241,7 +258,11 @@ fn envelope(local_parts: &[&str]) -> Envelope {
         .iter()
         .map(|local| mailbox(&format!("{local}@example.test")))
         .collect();
-    Envelope::new(ReversePath::parse("sender@example.test").unwrap(), recipients).unwrap()
+    Envelope::new(
+        ReversePath::parse("sender@example.test").unwrap(),
+        recipients,
+    )
+    .unwrap()
 }
 
 fn mailbox(address: &str) -> Mailbox {
@@ -261,7 +282,6 @@ fn message(token: &str) -> Vec<u8> {
     message.extend_from_slice(b"\r\nlast line\r\n");
     message
 }
-
 
 fn sent_lines(lines: &[TranscriptLine]) -> Vec<String> {
     lines
