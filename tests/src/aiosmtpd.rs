@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::mail_folder::{count_files, wait_for_files};
+use crate::mail_folder::{count_files, wait_for_contents, wait_for_files};
 use crate::server_env::{ServerEnv, started};
 
 /// A running aiosmtpd 1.4 server on 127.0.0.1, with the handler in
@@ -90,6 +90,21 @@ impl Aiosmtpd {
     /// When no such message appears within `timeout`, or `needle` is empty.
     pub fn wait_for_message(&self, needle: &[u8], timeout: Duration) -> Vec<u8> {
         self.wait_for_delivery(needle, timeout).message
+    }
+
+    /// Waits until `count` stored messages contain `needle` and returns their bytes, sorted by
+    /// file name.
+    ///
+    /// # Panics
+    ///
+    /// When fewer messages appear within `timeout`, or `needle` is empty.
+    pub fn wait_for_messages(
+        &self,
+        needle: &[u8],
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<Vec<u8>> {
+        wait_for_contents(&self.maildir, needle, count, timeout, &self.log_file)
     }
 
     /// Returns how many stored messages contain `needle` now, without waiting.

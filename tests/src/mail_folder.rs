@@ -50,6 +50,20 @@ pub(crate) fn wait_for_files(
     }
 }
 
+/// Waits like [`wait_for_files`] and returns the files' bytes only.
+pub(crate) fn wait_for_contents(
+    folder: &Path,
+    needle: &[u8],
+    count: usize,
+    timeout: Duration,
+    log: &Path,
+) -> Vec<Vec<u8>> {
+    wait_for_files(folder, needle, count, timeout, log)
+        .into_iter()
+        .map(|file| file.bytes)
+        .collect()
+}
+
 /// Returns how many files in `folder/new` or `folder/cur` contain `needle` now.
 ///
 /// # Panics

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::mail_folder::{count_files, wait_for_files};
+use crate::mail_folder::{count_files, wait_for_contents};
 use crate::server_env::{ServerEnv, started};
 
 /// A running Postfix 3.x instance on 127.0.0.1, private to the tests.
@@ -77,10 +77,7 @@ impl Postfix {
         count: usize,
         timeout: Duration,
     ) -> Vec<Vec<u8>> {
-        wait_for_files(&self.maildir, needle, count, timeout, &self.log_file)
-            .into_iter()
-            .map(|file| file.bytes)
-            .collect()
+        wait_for_contents(&self.maildir, needle, count, timeout, &self.log_file)
     }
 
     /// Returns how many delivered files contain `needle` now, without waiting.
