@@ -53,9 +53,9 @@ impl fmt::Display for TlsInfo {
 /// Everything a TLS handshake needs: the rustls configuration with the ring provider and the
 /// trust anchors of [`Options::roots`], and the name the server certificate must match.
 ///
-/// [`Client`](crate::Client) builds one per connection; other adapters over the same
-/// [`Options`], such as `smtp-tokio`, build it once and share it between connections, so a CA
-/// file or the platform store is read once.
+/// [`Client`](crate::Client) builds one per connection. Other adapters over the same
+/// [`Options`], such as `smtp-tokio`, build it once and share it between connections, so they
+/// read a CA file or the platform store once.
 #[derive(Debug, Clone)]
 pub struct TlsSetup {
     pub(crate) config: Arc<ClientConfig>,

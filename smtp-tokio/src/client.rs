@@ -21,7 +21,7 @@ use crate::log::{log, wire_log_enabled};
 use crate::stream::{Endpoint, Io, Transport};
 
 /// An SMTP client connection driven by tokio: each call is a future that completes when the
-/// server has answered.
+/// server has replied.
 ///
 /// [`Client::connect`] opens a TCP connection, or [`Client::connect_with`] takes a stream the
 /// caller opened, and runs the greeting, EHLO, STARTTLS and AUTH as the [`Options`] say; then
@@ -58,7 +58,7 @@ pub struct Client {
 
 impl Client {
     /// Connects to `server` over TCP and drives the session until it is ready for mail:
-    /// greeting, EHLO, STARTTLS and AUTH as [`Options::session`] says, or the first error.
+    /// greeting, EHLO, STARTTLS and AUTH as [`Options::session`] configures, or the first error.
     ///
     /// `server` is `host`, `host:port`, `[ipv6]:port` or a bare IPv6 address. Without a port the
     /// client uses 465 for [`TlsPolicy::Wrapper`] (implicit TLS, RFC 8314) and 587 otherwise
@@ -75,8 +75,8 @@ impl Client {
     /// a Unix socket or an in-memory pipe, until it is ready for mail.
     ///
     /// `server` names the server in logs and errors, and its host part is the name the
-    /// certificate must match unless [`Options::tls_server_name`] is set; it is never resolved or
-    /// connected to. The stream must be at the start of the session: the client waits for the
+    /// certificate must match unless [`Options::tls_server_name`] is set. The client never
+    /// resolves or connects to it. The stream must be at the start of the session: the client waits for the
     /// greeting, or under [`TlsPolicy::Wrapper`] starts with the TLS handshake.
     pub async fn connect_with<S>(stream: S, server: &str, options: Options) -> Result<Self, Error>
     where
@@ -89,9 +89,9 @@ impl Client {
     /// Sends one message: MAIL FROM, RCPT TO for each recipient, DATA and the content, and
     /// returns the per-recipient results and the final reply.
     ///
-    /// A 4xx or 5xx reply that ends the transaction is an error carrying the reply ([`Error::smtp`]);
-    /// after a transaction that failed, the session sends RSET before the next one, so the
-    /// connection stays usable.
+    /// A 4xx or 5xx reply that ends the transaction is an error carrying the reply
+    /// ([`Error::smtp`]). After a transaction that failed, the session sends RSET before the next
+    /// one, so the connection stays usable.
     pub async fn send(
         &mut self,
         envelope: Envelope,
@@ -264,7 +264,7 @@ impl Client {
         Ok(client)
     }
 
-    /// Reads what the server sent while the connection sat idle, without waiting, and tells
+    /// Reads what the server sent while the connection sat idle, without waiting, and returns
     /// whether the connection can still take a message. A 421, any other unsolicited reply or
     /// the end of the connection ends the session.
     pub(crate) async fn check_idle(&mut self) -> bool {
@@ -387,7 +387,7 @@ impl Client {
                 self.content_sent = true;
             }
             if self.transport.is_closed() {
-                // The connection is gone; the session has been told or is closed.
+                // The connection is gone: the session got its end already or is closed.
                 continue;
             }
 
@@ -407,8 +407,8 @@ impl Client {
     }
 
     /// Handles a failed write. A server that closes the connection in the middle of message
-    /// data often sends a reply such as 421 first, so that reply is read and given to the
-    /// session before the end of the connection, and the error carries the server's text.
+    /// data often sends a reply such as 421 first. That reply is read and given to the session
+    /// before the end of the connection, so the error carries the server's text.
     async fn on_write_error(&mut self, error: io::Error) {
         log!(
             debug,
@@ -586,7 +586,7 @@ impl fmt::Debug for Client {
     }
 }
 
-/// What ended the session.
+/// The cause that ended the session.
 #[derive(Debug)]
 enum Closure {
     /// The session reported [`Event::Closed`], with its error or `None` after QUIT.

@@ -11,8 +11,8 @@ use smtp_proto::client::{Error as SessionError, Stage};
 /// Why connecting, sending, a command or a pooled send failed.
 ///
 /// The connection, TLS, settings and session errors are those of the blocking client,
-/// [`ClientError`], so both adapters report a failure the same way; the other variants are the
-/// caller's own limits and the pool's.
+/// [`ClientError`], so both adapters report a failure the same way. The other variants come
+/// from the caller's own limits and from the pool.
 #[non_exhaustive]
 #[derive(Debug)]
 pub enum Error {
@@ -39,7 +39,7 @@ pub enum Error {
     InvalidPoolOption {
         /// The field.
         option: &'static str,
-        /// What it must be.
+        /// The accepted range.
         expected: &'static str,
     },
 }
@@ -75,8 +75,8 @@ impl Error {
         }
     }
 
-    /// Tells whether the error says the connection was lost: the server sent 421, closed or
-    /// reset the connection. Before any message content went out, such a failure on a reused
+    /// Tells whether the connection was lost: the server sent 421, closed or reset the
+    /// connection. Before any message content went out, such a failure on a reused
     /// connection is the mark of one the server had already dropped.
     pub(crate) fn is_connection_lost(&self) -> bool {
         match self {
@@ -132,7 +132,7 @@ impl fmt::Display for Error {
                         "waiting for the reply to the end of data; the message may or may not \
                          have been accepted",
                     ),
-                    Some(stage) => write!(f, "during {stage}; the message was not sent"),
+                    Some(stage) => write!(f, "during {stage}; the message was not delivered"),
                 }
             }
             Self::Cancelled => f.write_str(
@@ -209,7 +209,7 @@ mod tests {
             ),
             (
                 Some(Stage::Rcpt),
-                "send deadline of 5s passed during RCPT TO; the message was not sent",
+                "send deadline of 5s passed during RCPT TO; the message was not delivered",
             ),
             (
                 Some(Stage::EndOfData),

@@ -3,7 +3,7 @@
 //!
 //! [`Client`] owns one connection and runs the loop the [`smtp_proto::client::Session`]
 //! documents: it writes what the session has to send, reads until the session's next deadline
-//! on `tokio::time`, runs the TLS handshake when the session asks for it (STARTTLS, RFC 3207)
+//! on `tokio::time`, runs the TLS handshake when the session requests it (STARTTLS, RFC 3207)
 //! or before the session starts (implicit TLS, RFC 8314), and hands each result back to the
 //! caller. [`Pool`] shares connections to one server between concurrent sends, with limits on
 //! their number, idle time and messages, a check before reuse, and an overall deadline per

@@ -50,7 +50,7 @@ impl Endpoint {
         })
     }
 
-    /// Resolves the host and opens a TCP connection to the first address that answers within
+    /// Resolves the host and opens a TCP connection to the first address that accepts it within
     /// `timeout`, with `TCP_NODELAY` on so each batch of commands leaves at once.
     pub(crate) async fn connect_tcp(&self, timeout: Duration) -> Result<TcpStream, Error> {
         let (host, port) = (self.address.host(), self.address.port());

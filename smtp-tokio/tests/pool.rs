@@ -485,7 +485,7 @@ fn body(index: usize) -> Vec<u8> {
     format!("Subject: message {index}\r\n\r\n.dot line {index}\r\nbody\r\n").into_bytes()
 }
 
-/// A message far larger than the pipe between client and mock server.
+/// Builds a message far larger than the pipe between client and mock server.
 fn large_body() -> Vec<u8> {
     let mut body = b"Subject: large\r\n\r\n".to_vec();
     for _ in 0..20_000 {

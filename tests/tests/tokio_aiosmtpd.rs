@@ -1,7 +1,7 @@
-//! smtp-tokio's client and pool against aiosmtpd on loopback, which offers no PIPELINING, so
-//! every command waits for its reply: a batch of 1000 messages over 8 pooled connections, a 421
-//! on a connection the server keeps open, cancellation in the middle of DATA over TLS, and the
-//! TLS policies aiosmtpd supports.
+//! smtp-tokio's client and pool against aiosmtpd on loopback. aiosmtpd offers no PIPELINING, so
+//! every command waits for its reply. The tests: a batch of 1000 messages over 8 pooled
+//! connections, a 421 on a connection the server keeps open, cancellation in the middle of DATA
+//! over TLS, and the TLS policies aiosmtpd supports.
 
 mod tokio_support;
 

@@ -91,8 +91,8 @@ async fn connection_answered_421_is_never_reused() {
         "{error}"
     );
     assert!(error.is_transient());
-    // The reused connection got 421, so the send was retried once on a new one, which got 421
-    // too; the next send needs a third connection.
+    // The reused connection got 421, so the send was retried once on a new connection. That
+    // one got 421 too, so the next send needs a third connection.
     assert_eq!(opened_after_421, 2);
     assert_eq!(pool.status().opened, 3);
     let delivered = server.wait_for_messages(token.as_bytes(), 2, DELIVERY_TIMEOUT);
@@ -237,8 +237,8 @@ async fn rejected_recipient_keeps_connection_pooled() {
     pool.close().await;
 }
 
-/// Sends one message, lets the connection sit idle past the server's `smtpd_timeout`, sends a
-/// second and returns how many connections the pool opened; both messages must arrive.
+/// Sends one message, lets the connection sit idle past the server's `smtpd_timeout` and sends
+/// a second. Both messages must arrive; returns how many connections the pool opened.
 async fn send_across_idle_drop(server: &Postfix, tls: TlsPolicy) -> u64 {
     let token = unique_token(&format!("idle-drop-{tls:?}"));
     let mut limits = one_connection();

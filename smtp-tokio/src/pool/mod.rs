@@ -38,8 +38,9 @@ use crate::stream::{Endpoint, Io};
 /// [`PoolOptions::max_idle_time`] retire it instead.
 ///
 /// A send whose connection turns out to be lost (421, end of connection or reset) before any
-/// message content went out is retried once on a new connection, when that connection had been
-/// used before: that is the mark of one the server dropped while it sat idle. A message whose
+/// message content went out is retried once on a new connection, if the lost connection had
+/// been used before. Such a failure is the mark of a connection the server dropped while it
+/// sat idle. A message whose
 /// content went out is never retried, since the server may have accepted it.
 ///
 /// Dropping a send future part-way, or its [`PoolOptions::send_timeout`] passing, closes the
@@ -155,7 +156,11 @@ impl Pool {
                     );
                     fresh = true;
                 }
-                result => return result,
+                Err(error) => {
+                    log!(debug, shared.endpoint.server, "send failed: {error}");
+                    return Err(error);
+                }
+                Ok(delivery) => return Ok(delivery),
             }
         }
     }

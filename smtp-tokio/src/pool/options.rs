@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use crate::error::Error;
 
-/// How a [`Pool`](crate::Pool) keeps its connections: how many, for how long, for how many
-/// messages, when it checks them, and how long one send may take.
+/// Connection limits of a [`Pool`](crate::Pool): how many connections, for how long, for how
+/// many messages, when they are checked, and how long one send may take.
 ///
 /// Start from [`PoolOptions::default`] and change the fields you need; [`Pool::new`] rejects
 /// values out of range.

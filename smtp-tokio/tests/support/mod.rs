@@ -2,7 +2,7 @@
 //!
 //! [`MockServer::connect`] opens a pipe and serves its far end in a task: a 220 greeting, EHLO
 //! with the configured capabilities, and 250, 354 or 221 replies to the usual commands, unless
-//! the [`Script`] says otherwise for a command. Every command line and message is recorded per
+//! the [`Script`] decides otherwise for a command. Every command line and message is recorded per
 //! connection.
 #![allow(
     dead_code,
@@ -40,7 +40,7 @@ pub struct Action {
 }
 
 impl Action {
-    /// The default reply.
+    /// Returns the action that sends the default reply.
     pub fn default_reply() -> Self {
         Self::default()
     }
@@ -137,12 +137,13 @@ pub struct MockServer {
 }
 
 impl MockServer {
-    /// A server offering PIPELINING and 8BITMIME, answering every command with its default.
+    /// Returns a server offering PIPELINING and 8BITMIME that gives every command its default
+    /// reply.
     pub fn new() -> Self {
         Self::with_script(|_| Action::default_reply())
     }
 
-    /// A server offering PIPELINING and 8BITMIME, acting as `script` says.
+    /// Returns a server offering PIPELINING and 8BITMIME that acts as `script` decides.
     pub fn with_script(script: impl Fn(Turn<'_>) -> Action + Send + Sync + 'static) -> Self {
         Self {
             ehlo: vec!["PIPELINING".to_owned(), "8BITMIME".to_owned()],
@@ -153,7 +154,8 @@ impl MockServer {
         }
     }
 
-    /// A server that rejects the first RCPT it receives with 550 and accepts the later ones.
+    /// Returns a server that rejects the first RCPT it receives with 550 and accepts the later
+    /// ones.
     pub fn rejecting_first_rcpt() -> Self {
         let rcpts = AtomicUsize::new(0);
         Self::with_script(move |turn| {
