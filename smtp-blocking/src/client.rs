@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use smtp_proto::client::{Delivery, Envelope, Event, Handle, Session, TlsPolicy, TranscriptLine};
 use smtp_proto::command::Command;
-use smtp_proto::{Capabilities, PORT_SUBMISSION, PORT_SUBMISSIONS, Reply};
+use smtp_proto::{Capabilities, Reply};
 
 use crate::error::Error;
 use crate::log::{log_debug, log_info, log_trace, log_warn, trace_enabled};
@@ -194,11 +194,7 @@ impl Client {
         hook: Option<TranscriptHook>,
     ) -> Result<Self, Error> {
         let policy = options.session.tls;
-        let default_port = match policy {
-            TlsPolicy::Wrapper => PORT_SUBMISSIONS,
-            _ => PORT_SUBMISSION,
-        };
-        let address = ServerAddress::parse(server, default_port)?;
+        let address = ServerAddress::parse(server, ServerAddress::default_port(policy))?;
         let tls = match policy {
             TlsPolicy::None => None,
             _ => Some(TlsSetup::new(&options, &address.host)?),

@@ -84,9 +84,10 @@ impl Error {
         }
     }
 
-    /// Builds an equal error for a second caller; `io::Error` is not `Clone`, so its kind and
-    /// message are copied.
-    pub(crate) fn duplicate(&self) -> Self {
+    /// Builds an equal error for a second caller, such as every later call on a connection that
+    /// failed. `io::Error` is not `Clone`, so its kind and message are copied and its source is
+    /// dropped.
+    pub fn duplicate(&self) -> Self {
         let copy_io = |error: &io::Error| io::Error::new(error.kind(), error.to_string());
         match self {
             Self::Connect { server, source } => Self::Connect {

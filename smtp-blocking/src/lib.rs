@@ -78,7 +78,8 @@ mod transcript;
 pub use client::Client;
 pub use error::Error;
 pub use options::{Options, Roots};
-pub use tls::TlsInfo;
+pub use stream::ServerAddress;
+pub use tls::{TlsInfo, TlsSetup};
 pub use transcript::TranscriptText;
 
 /// Compiles the examples in the README as doctests.

@@ -6,13 +6,15 @@ use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs 
 use std::time::{Duration, Instant};
 
 use rustls::ClientConnection;
+use smtp_proto::client::TlsPolicy;
+use smtp_proto::{PORT_SUBMISSION, PORT_SUBMISSIONS};
 
 use crate::error::Error;
 use crate::tls::{TlsInfo, TlsSetup};
 
 /// A server address split into host and port.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ServerAddress {
+pub struct ServerAddress {
     /// A DNS name or an IP address, without brackets.
     pub(crate) host: String,
     pub(crate) port: u16,
@@ -20,8 +22,8 @@ pub(crate) struct ServerAddress {
 
 impl ServerAddress {
     /// Parses `host`, `host:port`, `[ipv6]`, `[ipv6]:port` or a bare IPv6 address; a missing port
-    /// is `default_port`.
-    pub(crate) fn parse(server: &str, default_port: u16) -> Result<Self, Error> {
+    /// is `default_port`. Anything else is [`Error::InvalidServer`].
+    pub fn parse(server: &str, default_port: u16) -> Result<Self, Error> {
         let invalid = || Error::InvalidServer(server.to_owned());
         let parse_port = |port: &str| match port.parse::<u16>() {
             Ok(0) | Err(_) => Err(invalid()),
@@ -53,6 +55,25 @@ impl ServerAddress {
             host: host.to_owned(),
             port,
         })
+    }
+
+    /// Returns the port for a server address without one: 465 under [`TlsPolicy::Wrapper`]
+    /// (implicit TLS, RFC 8314) and 587 otherwise (submission, RFC 6409).
+    pub fn default_port(policy: TlsPolicy) -> u16 {
+        match policy {
+            TlsPolicy::Wrapper => PORT_SUBMISSIONS,
+            _ => PORT_SUBMISSION,
+        }
+    }
+
+    /// Returns the host: a DNS name or an IP address, without brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Returns the port.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Resolves the address and opens a TCP connection to the first address that accepts, with

@@ -11,14 +11,20 @@
 #   env     prints the KEY=value lines that describe the running instance.
 #
 # STATE is ${SMTP_TEST_STATE:-/tmp/smtp-proto-test}. The instance has its own config, queue and
-# data directories and listens only on three ports on 127.0.0.1 picked at start:
+# data directories and listens only on four ports on 127.0.0.1 picked at start:
 #
-#   submission  STARTTLS offered; AUTH (PLAIN, LOGIN, CRAM-MD5, ...) offered only after TLS
-#   plain       neither STARTTLS nor AUTH
-#   smtps       implicit TLS, AUTH
+#   submission     STARTTLS offered; AUTH (PLAIN, LOGIN, CRAM-MD5, ...) offered only after TLS
+#   plain          neither STARTTLS nor AUTH
+#   smtps          implicit TLS, AUTH
+#   short-timeout  STARTTLS offered, no AUTH; smtpd_timeout of SHORT_TIMEOUT seconds, so a
+#                  connection idle for longer gets 421 and is closed
+#
+# A running instance started before this script last changed is restarted with the new
+# configuration.
 #
 # Each recipient in example.test goes to the Maildir $STATE/postfix/Maildir, except
-# reject@example.test (550 at RCPT) and tempfail@example.test (450 at RCPT). Nothing is relayed
+# reject@example.test (550 at RCPT), tempfail@example.test (450 at RCPT) and closing@example.test
+# (421 at RCPT, then Postfix closes the connection). Nothing is relayed
 # and nothing is looked up in DNS. Postfix prepends Return-Path, X-Original-To, Delivered-To and
 # Received and leaves the rest of the message as received, with lines ending in LF on disk.
 # The log is $STATE/postfix/log/maillog.
@@ -42,10 +48,12 @@ SASL_USER=alice
 SASL_LOGIN=$SASL_USER@$DOMAIN
 SASL_PASSWORD=wonderland-7
 MESSAGE_SIZE_LIMIT=10485760
+SHORT_TIMEOUT=2
+SCRIPT=${BASH_SOURCE[0]}
 
 start() {
     lock_state postfix
-    if is_running && [[ -s $ENV_FILE ]]; then
+    if is_running && [[ -s $ENV_FILE && $ENV_FILE -nt $SCRIPT ]]; then
         print_env "$ENV_FILE"
         return
     fi
@@ -59,12 +67,12 @@ start() {
     fi
     ensure_certificates
     if is_running; then
-        # Running without an env file: the ports are unknown, so start afresh.
+        # Running without an env file, or configured by an older script: start afresh.
         postfix -c "$CONFIG_DIR" stop >&2
     fi
 
     local ports
-    read -r -a ports <<<"$(free_ports 3)"
+    read -r -a ports <<<"$(free_ports 4)"
     write_config "${ports[@]}"
     write_sasl
     prepare_directories
@@ -82,6 +90,8 @@ start() {
         "SMTP_POSTFIX_SUBMISSION_PORT=${ports[0]}" \
         "SMTP_POSTFIX_PLAIN_PORT=${ports[1]}" \
         "SMTP_POSTFIX_SMTPS_PORT=${ports[2]}" \
+        "SMTP_POSTFIX_SHORT_TIMEOUT_PORT=${ports[3]}" \
+        "SMTP_POSTFIX_SHORT_TIMEOUT_SECONDS=$SHORT_TIMEOUT" \
         "SMTP_POSTFIX_CA_FILE=$CA_FILE" \
         "SMTP_POSTFIX_USER=$SASL_LOGIN" \
         "SMTP_POSTFIX_PASSWORD=$SASL_PASSWORD" \
@@ -127,7 +137,7 @@ install_dependencies() {
 }
 
 write_config() {
-    local submission_port=$1 plain_port=$2 smtps_port=$3
+    local submission_port=$1 plain_port=$2 smtps_port=$3 short_timeout_port=$4
     local nobody_uid nobody_gid
     nobody_uid=$(id -u nobody)
     nobody_gid=$(id -g nobody)
@@ -195,9 +205,10 @@ EOF
     cat >"$CONFIG_DIR/recipient_access" <<EOF
 reject@$DOMAIN 550 5.1.1 <reject@$DOMAIN>: recipient rejected by the test instance
 tempfail@$DOMAIN 450 4.2.0 <tempfail@$DOMAIN>: recipient deferred by the test instance
+closing@$DOMAIN 421 4.3.2 <closing@$DOMAIN>: the test instance closes the connection
 EOF
 
-    # The three listeners, then Postfix's own services, none of them chrooted.
+    # The four listeners, then Postfix's own services, none of them chrooted.
     cat >"$CONFIG_DIR/master.cf" <<EOF
 # service type  private unpriv  chroot  wakeup  maxproc command
 127.0.0.1:$submission_port inet n - n - - smtpd
@@ -211,6 +222,10 @@ EOF
   -o smtpd_tls_wrappermode=yes
   -o smtpd_tls_security_level=encrypt
   -o smtpd_sasl_auth_enable=yes
+127.0.0.1:$short_timeout_port inet n - n - - smtpd
+  -o syslog_name=postfix-test/short-timeout
+  -o smtpd_tls_security_level=may
+  -o smtpd_timeout=${SHORT_TIMEOUT}s
 pickup unix n - n 60 1 pickup
 cleanup unix n - n - 0 cleanup
 qmgr unix n - n 300 1 qmgr

@@ -335,6 +335,14 @@ impl Session {
             && self.output.is_empty()
     }
 
+    /// Returns the step the session is in: the reply it waits for first, [`Stage::MessageData`]
+    /// while message content is still to be written, or [`Stage::Idle`] when it waits for
+    /// nothing. An adapter reads it to tell whether message content may have gone out when it
+    /// abandons a connection part-way, for example at a deadline of its own.
+    pub fn stage(&self) -> Stage {
+        self.current_stage()
+    }
+
     /// Returns how long one write of message data may take (RFC 5321 section 4.5.3.2.5); the
     /// core does not perform writes, so adapters use it as their write timeout.
     pub fn write_timeout(&self) -> Duration {
@@ -1006,6 +1014,43 @@ mod tests {
         assert!(session.is_idle());
         session.noop().unwrap();
         assert!(!session.is_idle());
+    }
+
+    #[test]
+    fn stage_follows_the_transaction() {
+        let now = Instant::now();
+        let config = Config {
+            max_transmit_chunk: 4,
+            ..config(TlsPolicy::None)
+        };
+        let mut session = Session::new(config, now);
+        assert_eq!(session.stage(), Stage::Greeting, "before the greeting");
+
+        session.handle_input(b"220 mx ready\r\n");
+        assert_eq!(session.stage(), Stage::Ehlo, "after the greeting");
+        let _ = written(&mut session, now);
+        session.handle_input(b"250-mx\r\n250 PIPELINING\r\n");
+        assert_eq!(session.stage(), Stage::Idle, "ready");
+
+        session
+            .send(envelope(), &b"Subject: x\r\n\r\nbody\r\n"[..])
+            .unwrap();
+        assert_eq!(session.stage(), Stage::Mail, "MAIL queued");
+        let _ = session.poll_transmit(now);
+        session.handle_input(b"250 ok\r\n250 ok\r\n354 go\r\n");
+        assert_eq!(session.stage(), Stage::MessageData, "after 354");
+        let first_chunk = session.poll_transmit(now).unwrap();
+        assert_eq!(&first_chunk[..], b"Subj", "first chunk");
+        assert_eq!(
+            session.stage(),
+            Stage::MessageData,
+            "content still to be written"
+        );
+        let _ = written(&mut session, now);
+        assert_eq!(session.stage(), Stage::EndOfData, "all content written");
+
+        session.handle_input(b"250 queued\r\n");
+        assert_eq!(session.stage(), Stage::Idle, "message accepted");
     }
 
     #[test]
