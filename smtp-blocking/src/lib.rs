@@ -81,8 +81,3 @@ pub use options::{Options, Roots};
 pub use stream::ServerAddress;
 pub use tls::{TlsInfo, TlsSetup};
 pub use transcript::TranscriptText;
-
-/// Compiles the examples in the README as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;

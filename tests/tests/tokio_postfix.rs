@@ -102,10 +102,26 @@ async fn connection_answered_421_is_never_reused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_mid_data_closes_connection() {
+    cancel_mid_content(false, "lost connection after DATA").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_mid_bdat_closes_connection() {
+    cancel_mid_content(true, "lost connection after BDAT").await;
+}
+
+/// Drops a send while its content is going out, with DATA or with BDAT, and checks the
+/// connection is closed, Postfix saw it end there, and only the next message arrived.
+async fn cancel_mid_content(chunking: bool, log_line: &str) {
     let server = postfix();
-    let token = unique_token("cancel-data");
+    let token = unique_token(if chunking {
+        "cancel-bdat"
+    } else {
+        "cancel-data"
+    });
     let log_start = std::fs::metadata(&server.log_file).unwrap().len();
-    let options = options(&server.ca_file, TlsPolicy::None);
+    let mut options = options(&server.ca_file, TlsPolicy::None);
+    options.session.chunking = chunking;
 
     let cancelled = cancel_mid_data(server.plain_port, options, &token, 4 * 1024 * 1024).await;
 
@@ -117,7 +133,7 @@ async fn cancelled_mid_data_closes_connection() {
     let needle = format!("{token} message 1");
     let arrived = server.wait_for_message_as_sent(needle.as_bytes(), DELIVERY_TIMEOUT);
     assert_eq!(arrived, cancelled.after);
-    wait_for_log(server, log_start, "lost connection after DATA").await;
+    wait_for_log(server, log_start, log_line).await;
     assert_eq!(
         server.count_messages(token.as_bytes()),
         1,
