@@ -389,6 +389,16 @@ impl Session {
             self.abort(Error::ServiceClosing { reply });
             return;
         }
+        // 221 only answers QUIT (RFC 5321 section 4.2.2); anywhere else the server is leaving.
+        let answers_quit = matches!(
+            pending.expect,
+            Expect::Quit | Expect::Command(_, Verb::Quit) | Expect::Greeting
+        );
+        if reply.code().value() == 221 && !answers_quit {
+            let stage = pending.expect.stage();
+            self.abort(Error::UnexpectedReply { stage, reply });
+            return;
+        }
 
         match pending.expect {
             Expect::Greeting => self.on_greeting(reply),
