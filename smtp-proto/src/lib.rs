@@ -77,6 +77,8 @@ mod line;
 pub mod manual;
 pub mod reply;
 pub mod secret;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod timer;
 
 pub use address::{AddressError, Domain, Mailbox, ReversePath, XText};

@@ -7,7 +7,7 @@
 
 mod encode;
 #[cfg(feature = "server")]
-mod parse;
+pub(crate) mod parse;
 
 use std::fmt;
 use std::ops::BitOr;
