@@ -358,7 +358,9 @@ impl Session {
         self.finish_transaction(result);
     }
 
-    pub(crate) fn on_bdat(&mut self, reply: Reply) {
+    /// Handles the reply to one BDAT chunk of the front transaction; `last` tells whether it
+    /// was the chunk marked LAST.
+    pub(crate) fn on_bdat(&mut self, reply: Reply, last: bool) {
         let Some(transaction) = self.transactions.front_mut() else {
             self.abort(Error::UnexpectedReply {
                 stage: Stage::Bdat,
@@ -368,16 +370,24 @@ impl Session {
         };
 
         // RFC 3030 section 2: after a failed chunk no further chunk may be sent; chunks already
-        // pipelined are discarded by the server and still answered.
+        // pipelined are discarded by the server and still answered. Once LAST went out, the
+        // transfer under way belongs to the next transaction and goes on.
         if reply.code().value() / 100 != 2 && transaction.bdat_rejected.is_none() {
             transaction.bdat_rejected = Some(reply.clone());
-            self.transfer = None;
+            if !last {
+                self.transfer = None;
+            }
         }
-        let pending = self
-            .inflight
-            .iter()
-            .any(|pending| matches!(pending.expect, Expect::Bdat { .. }));
-        if pending || self.transfer.is_some() {
+        // The replies to this transaction's chunks come before any reply of the next one, which
+        // starts with MAIL, so only the front of the queue can hold more of them.
+        let pending = matches!(
+            self.inflight.front(),
+            Some(Pending {
+                expect: Expect::Bdat { .. },
+                ..
+            })
+        );
+        if !last && (pending || self.transfer.is_some()) {
             return;
         }
 

@@ -402,7 +402,7 @@ impl Session {
             Expect::Rcpt => self.on_rcpt(reply),
             Expect::Data => self.on_data(reply),
             Expect::EndOfData => self.on_end_of_data(reply),
-            Expect::Bdat { .. } => self.on_bdat(reply),
+            Expect::Bdat { last } => self.on_bdat(reply, last),
             Expect::Reset => {}
             Expect::Command(handle, verb) => self.on_command(handle, verb, reply),
             Expect::CommandData(handle) => self.events.push_back(Event::CommandCompleted {
