@@ -278,10 +278,9 @@ impl Session {
 
         match (state.rejection, state.last) {
             (Some(reply), true) => self.reject_message(reply),
-            (Some(reply), false) => {
-                self.write_reply(&reply);
-                self.count_error();
-            }
+            // Chunks pipelined behind a rejected one are part of the same failure, so they do
+            // not count towards the error limit.
+            (Some(reply), false) => self.write_reply(&reply),
             (None, true) => self.message_complete(),
             (None, false) => {
                 let text = format!("{} octets received", state.size);
@@ -302,7 +301,6 @@ impl Session {
         if streamed {
             self.events.push_back(Event::MessageRejected { reply });
         }
-        self.count_error();
     }
 
     /// Ends the transaction at the end of its content and asks the application for the reply:
