@@ -31,7 +31,7 @@ fn every_server_transcript_passes_whole_and_split() {
         .filter(|path| path.extension().is_some_and(|ext| ext == "txt"))
         .collect();
     paths.sort();
-    assert!(paths.len() >= 5, "only {} transcripts found", paths.len());
+    assert!(paths.len() >= 20, "only {} transcripts found", paths.len());
 
     let mut failures = String::new();
     for path in &paths {

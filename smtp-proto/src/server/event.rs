@@ -104,8 +104,8 @@ pub enum Event {
         /// The decision to answer.
         handle: Handle,
     },
-    /// The session rejected the message itself after chunks of it reached the application:
-    /// over the size limit, with bare line ends, or a failed BDAT. Discard the chunks.
+    /// The session rejected the message of the open transaction itself: over the size limit,
+    /// with bare line ends, or a failed BDAT. Discard any chunks of it; the transaction is over.
     MessageRejected {
         /// The reply the session sent.
         reply: Reply,

@@ -763,7 +763,6 @@ impl Session {
                     recipients: Vec::new(),
                     chunked: false,
                     received: 0,
-                    streamed: false,
                     bdat_failure: None,
                 });
                 self.accepted_reply(accepted, "2.1.0", "Sender OK");

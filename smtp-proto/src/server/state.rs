@@ -98,8 +98,6 @@ pub(crate) struct Transaction {
     pub(crate) chunked: bool,
     /// Content octets received in BDAT chunks.
     pub(crate) received: u64,
-    /// Content reached the application, which must hear when the message fails.
-    pub(crate) streamed: bool,
     /// The reply that rejected a BDAT chunk; every later chunk of the message gets it too
     /// (RFC 3030 section 4.2).
     pub(crate) bdat_failure: Option<Reply>,

@@ -181,9 +181,6 @@ impl Session {
 
         let failure = state.failure.clone();
         if failure.is_none() && !content.is_empty() {
-            if let Some(transaction) = self.transaction.as_mut() {
-                transaction.streamed = true;
-            }
             self.events.push_back(Event::MessageData {
                 chunk: content.freeze(),
             });
@@ -260,7 +257,6 @@ impl Session {
         if accepted && !chunk.is_empty() {
             if let Some(transaction) = self.transaction.as_mut() {
                 transaction.received += taken;
-                transaction.streamed = true;
             }
             self.events.push_back(Event::MessageData { chunk });
         }
@@ -289,16 +285,13 @@ impl Session {
         }
     }
 
-    /// Sends the reply that fails the message, tells the application when content already
-    /// reached it, and ends the transaction.
+    /// Sends the reply that fails the message, tells the application, and ends the
+    /// transaction.
     fn reject_message(&mut self, reply: Reply) {
-        let streamed = self
-            .transaction
-            .take()
-            .is_some_and(|transaction| transaction.streamed);
+        let open = self.transaction.take().is_some();
 
         self.write_reply(&reply);
-        if streamed {
+        if open {
             self.events.push_back(Event::MessageRejected { reply });
         }
     }
