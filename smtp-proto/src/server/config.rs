@@ -139,7 +139,7 @@ pub struct Config {
     /// the declared and the actual size (RFC 1870). `None` means no fixed limit. Default:
     /// 10240000, the default `message_size_limit` of Postfix 3.
     pub max_message_size: Option<u64>,
-    /// The most recipients of one message; RCPT beyond it gets `452 4.5.3` (RFC 5321 section
+    /// The maximum number of recipients of one message; RCPT beyond it gets `452 4.5.3` (RFC 5321 section
     /// 4.5.3.1.10). Default: 100, the minimum RFC 5321 section 4.5.3.1.8 requires.
     pub max_recipients: usize,
     /// After this many error replies the session sends `421 4.7.0` and ends. Default: 20.
@@ -149,8 +149,8 @@ pub struct Config {
     /// Passes MAIL and RCPT parameters the crate does not know to the application in
     /// `parameters.extra`, instead of rejecting them with `555 5.5.4`. Default: `false`.
     pub pass_unknown_parameters: bool,
-    /// A number unique to this connection, such as a counter of the adapter or a random number;
-    /// it makes the CRAM-MD5 challenge unique (RFC 2195 section 2). Default: 0.
+    /// A number unique to this connection, such as a counter of the adapter or a random number.
+    /// It makes the CRAM-MD5 challenge unique (RFC 2195 section 2). Default: 0.
     pub connection_id: u64,
     /// How long to wait for the client.
     pub timeouts: Timeouts,

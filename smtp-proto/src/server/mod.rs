@@ -457,7 +457,7 @@ impl Session {
 
     /// Handles EHLO, HELO and LHLO (RFC 5321 section 4.1.1.1, RFC 2033 section 4.1).
     fn hello(&mut self, kind: HelloKind, domain: Domain) {
-        // RFC 2033 section 4.1: an LMTP server only knows LHLO.
+        // RFC 2033 section 4.1: an LMTP server accepts LHLO in place of EHLO and HELO.
         if self.config.lmtp != (kind == HelloKind::Lhlo) {
             let text = match self.config.lmtp {
                 true => "This is an LMTP server, send LHLO",

@@ -74,7 +74,8 @@ pub(crate) struct DataState {
     pub(crate) after_cr: bool,
     /// Octets of content after dot removal.
     pub(crate) received: u64,
-    /// Why the message will be rejected at its end; no more chunks go to the application.
+    /// The reply that rejects the message at its end. Once it is set, no more chunks go to the
+    /// application.
     pub(crate) failure: Option<Reply>,
 }
 
