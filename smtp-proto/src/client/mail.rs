@@ -365,6 +365,8 @@ impl Session {
         self.finish_transaction(result);
     }
 
+    /// Handles the reply to one BDAT chunk of the front transaction; `last` tells whether it
+    /// was the chunk marked LAST.
     pub(crate) fn on_bdat(&mut self, reply: Reply) {
         let Some(transaction) = self.transactions.front_mut() else {
             self.abort(Error::UnexpectedReply {

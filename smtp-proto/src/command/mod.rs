@@ -6,6 +6,8 @@
 //! it writes unchecked is the name of a [`Mechanism::Other`].
 
 mod encode;
+#[cfg(feature = "server")]
+pub(crate) mod parse;
 
 use std::fmt;
 use std::ops::BitOr;
