@@ -56,6 +56,8 @@ pub struct Session {
     authenticated: bool,
     sasl: Option<Box<dyn SaslClient>>,
     sasl_error: Option<SaslError>,
+    /// An initial response too long for the AUTH line, sent after the first 334 instead.
+    held_response: Option<crate::secret::Secret<Vec<u8>>>,
     inflight: VecDeque<Pending>,
     work: VecDeque<Work>,
     transactions: VecDeque<Transaction>,
@@ -94,6 +96,7 @@ impl Session {
             authenticated: false,
             sasl: None,
             sasl_error: None,
+            held_response: None,
             inflight,
             work: VecDeque::new(),
             transactions: VecDeque::new(),
@@ -573,7 +576,15 @@ impl Session {
             }
         };
 
-        let initial_response = client.initial_response();
+        // RFC 4954 section 4: an initial response that would make the AUTH line longer than
+        // 512 octets goes after an empty 334 challenge instead.
+        let mut initial_response = client.initial_response();
+        let encoded = initial_response
+            .as_ref()
+            .map_or(0, |response| response.expose().len().div_ceil(3) * 4);
+        if "AUTH  \r\n".len() + mechanism.name().len() + encoded > 512 {
+            self.held_response = initial_response.take();
+        }
         self.sasl = Some(client);
         self.phase = Phase::Authenticating;
         self.send_command(
@@ -595,6 +606,11 @@ impl Session {
                     });
                 }
                 self.after_tls();
+            }
+            334 if self.held_response.is_some() => {
+                if let Some(response) = self.held_response.take() {
+                    self.send_command(Command::AuthResponse(response), Expect::Auth);
+                }
             }
             334 => {
                 let challenge = reply.lines().first().map(|line| &line[..]).unwrap_or(&[]);
