@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
@@ -26,12 +26,13 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Starts a server that accepts one connection and runs `script` on it.
+    /// Starts a server that accepts one connection and runs `script` on it. The script fails
+    /// when no client connects within [`SERVER_READ_TIMEOUT`].
     pub(crate) fn start(script: impl FnOnce(&mut Peer) + Send + 'static) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let thread = std::thread::spawn(move || {
-            let (tcp, _) = listener.accept().unwrap();
+            let tcp = accept_within(&listener, SERVER_READ_TIMEOUT);
             tcp.set_read_timeout(Some(SERVER_READ_TIMEOUT)).unwrap();
             let mut peer = Peer {
                 tcp,
@@ -310,6 +311,29 @@ impl Pki {
             self_signed: leaf(local_names(), None),
             unknown_root: leaf(local_names(), Some(&other_ca)),
             expired: leaf_with(local_names(), Some(&ca), true),
+        }
+    }
+}
+
+/// Accepts one connection, polling so that a client that never connects fails the test
+/// instead of blocking it.
+fn accept_within(listener: &TcpListener, timeout: Duration) -> TcpStream {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + timeout;
+    loop {
+        match listener.accept() {
+            Ok((tcp, _)) => {
+                tcp.set_nonblocking(false).unwrap();
+                return tcp;
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                assert!(
+                    Instant::now() < deadline,
+                    "no client connected within {timeout:?}"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(error) => panic!("accept failed: {error}"),
         }
     }
 }
