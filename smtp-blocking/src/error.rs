@@ -15,7 +15,7 @@ use std::path::PathBuf;
 pub enum Error {
     /// The TCP connection could not be opened to any address of the server.
     Connect {
-        /// The server as given to [`Client::connect`](crate::Client::connect).
+        /// The host and port connected to, such as `mail.example.test:587` or `[::1]:587`.
         server: String,
         /// The error of the last address tried.
         source: io::Error,
