@@ -216,7 +216,9 @@ impl Stream {
                     | io::ErrorKind::ConnectionAborted
                     | io::ErrorKind::BrokenPipe
                     | io::ErrorKind::UnexpectedEof => return Ok(Received::Eof),
-                    _ => return Err(tls_or_io(error)),
+                    // An invalid record after the handshake is a broken connection, not a
+                    // failed TLS set-up: it stays an I/O error, with the TLS error inside.
+                    _ => return Err(Error::Io(error)),
                 },
             }
         }
@@ -284,7 +286,7 @@ impl Stream {
     }
 }
 
-/// Turns an I/O error from rustls into [`Error::Tls`] when a TLS error is inside it.
+/// Turns an I/O error from the TLS handshake into [`Error::Tls`] when a TLS error is inside it.
 fn tls_or_io(error: io::Error) -> Error {
     match error
         .get_ref()

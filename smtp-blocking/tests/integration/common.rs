@@ -141,6 +141,38 @@ impl Peer {
         }
     }
 
+    /// Reads exactly `count` octets, such as the chunk after a BDAT command.
+    pub(crate) fn read_octets(&mut self, count: usize) -> Vec<u8> {
+        while self.buffer.len() < count {
+            let read = self.fill().unwrap_or_else(|error| {
+                panic!(
+                    "{count} octets did not arrive ({error}); received {}",
+                    self.buffer.len()
+                )
+            });
+            assert!(
+                read > 0,
+                "the client closed after {} of {count} octets",
+                self.buffer.len()
+            );
+        }
+        self.buffer.drain(..count).collect()
+    }
+
+    /// Reads the client's TLS ClientHello, answers it with a fatal handshake_failure alert
+    /// (RFC 8446 section 6) instead of a ServerHello, and waits for the client to close.
+    pub(crate) fn reject_client_hello(&mut self) {
+        let mut chunk = [0; 16 * 1024];
+        let read = self.tcp.read(&mut chunk).unwrap();
+        assert_eq!(
+            chunk[..read].first(),
+            Some(&0x16),
+            "not a TLS handshake record"
+        );
+        self.send_raw(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]);
+        self.read_to_end();
+    }
+
     /// Runs the server side of a TLS handshake; everything after it is encrypted.
     pub(crate) fn start_tls(&mut self, config: Arc<ServerConfig>) {
         self.try_start_tls(config).unwrap();
@@ -250,6 +282,24 @@ impl Peer {
         self.buffer.extend_from_slice(&chunk[..read]);
         Ok(read)
     }
+}
+
+/// A server script, for tables of test cases.
+pub(crate) type Script = fn(&mut Peer);
+
+/// A script that greets in clear text and waits, as a plain SMTP server does for a client that
+/// expected implicit TLS.
+pub(crate) fn clear_text_greeting(peer: &mut Peer) {
+    peer.send("220 mx.example.test ESMTP ready");
+    peer.read_to_end();
+}
+
+/// A script that offers and accepts STARTTLS, then answers the ClientHello with an alert.
+pub(crate) fn reject_tls_after_starttls(peer: &mut Peer) {
+    peer.greet(&["STARTTLS"]);
+    peer.expect("STARTTLS");
+    peer.send("220 2.0.0 Ready to start TLS");
+    peer.reject_client_hello();
 }
 
 /// Certificates for the tests: a private CA with a server certificate for `localhost` and
