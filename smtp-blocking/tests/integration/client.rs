@@ -444,3 +444,36 @@ fn chunking_sends_message_with_bdat() {
     client.quit().unwrap();
     server.join();
 }
+
+#[test]
+fn recipients_rejected_text_has_no_trailing_semicolon() {
+    let server = Server::start(|peer| {
+        peer.greet(&[]);
+        peer.expect(&format!("MAIL FROM:<{FROM}>"));
+        peer.send("250 2.1.0 Ok");
+        peer.expect(&format!("RCPT TO:<{TO}>"));
+        peer.send("550 5.1.1 No such user");
+        peer.expect("RCPT TO:<other@example.test>");
+        peer.send("450 4.2.1 Mailbox busy");
+        peer.quit();
+    });
+    let mut client = Client::connect(&server.address, options(TlsPolicy::None, None)).unwrap();
+    let envelope = Envelope::new(
+        ReversePath::parse(FROM).unwrap(),
+        vec![
+            Mailbox::parse(TO).unwrap(),
+            Mailbox::parse("other@example.test").unwrap(),
+        ],
+    )
+    .unwrap();
+
+    let error = client.send(envelope, BODY).unwrap_err();
+
+    assert_eq!(
+        error.to_string(),
+        "recipients rejected, message not sent: <rcpt@example.test>: 550 5.1.1 No such user; \
+         <other@example.test>: 450 4.2.1 Mailbox busy"
+    );
+    client.quit().unwrap();
+    server.join();
+}
