@@ -11,8 +11,8 @@
 //! Mozilla's roots by default, against the platform store, or against a PEM file of private CA
 //! certificates ([`Roots`]).
 //!
-//! The crate also builds the `smtp-send` command-line tool, which sends one message (or the same
-//! one several times) and exits with a `sysexits` code.
+//! With the `cli` feature, the crate also builds the `smtp-send` command-line tool, which sends
+//! one message (or the same one several times) and exits with a `sysexits` code.
 //!
 //! # Example
 //!
@@ -65,6 +65,7 @@
 //! | Feature | Default | What it does |
 //! |---------|---------|--------------|
 //! | `tracing` | on | Logs connects, TLS handshakes and errors with the server address through `tracing`; the wire lines, AUTH payloads redacted and message content as an octet count, at `trace` level. `smtp-send` prints them to stderr under `RUST_LOG`. |
+//! | `cli` | on | Builds the `smtp-send` binary and its dependencies (`clap`, `rpassword`, `gethostname`, `tracing-subscriber`). A library user turns it off with `default-features = false`. |
 #![forbid(unsafe_code)]
 
 mod client;
