@@ -162,7 +162,7 @@ impl Stream {
         setup: &TlsSetup,
         timeout: Duration,
     ) -> Result<TlsInfo, Error> {
-        let deadline = Instant::now() + timeout;
+        let deadline = smtp_proto::timer::deadline_after(Instant::now(), timeout);
         let mut connection =
             ClientConnection::new(setup.config.clone(), setup.server_name.clone())?;
         // One poll_transmit buffer goes into the TLS layer with one write, whatever its size.
