@@ -20,8 +20,8 @@ pub struct Timeouts {
     pub rcpt: Duration,
     /// The 354 reply to DATA (section 4.5.3.2.4): 2 minutes.
     pub data_initiation: Duration,
-    /// Each write of message data (section 4.5.3.2.5): 3 minutes. The core never sees a write
-    /// complete, so adapters use this as their write timeout.
+    /// Each write of message data (section 4.5.3.2.5): 3 minutes. The core does not perform
+    /// writes, so adapters use this as their write timeout.
     pub data_block: Duration,
     /// The reply after the end-of-data line (section 4.5.3.2.6): 10 minutes.
     pub data_termination: Duration,

@@ -16,7 +16,7 @@ use crate::command::{
 use crate::data::{BodyInfo, DataEncoder};
 use crate::reply::Reply;
 
-/// How one message goes out, decided from the message and the server's extensions.
+/// The transfer plan of one message, decided from the message and the server's extensions.
 struct Plan {
     parameters: MailParameters,
     chunked: bool,
@@ -264,7 +264,7 @@ impl Session {
             return;
         }
 
-        // Every RCPT is answered: data that waits for the replies may go now.
+        // Every RCPT has its reply, so data that waits for the replies may go now.
         let waiting = !transaction.pipelined || (transaction.chunked && !transaction.early_data);
         if !waiting {
             return;
@@ -365,8 +365,7 @@ impl Session {
         self.finish_transaction(result);
     }
 
-    /// Handles the reply to one BDAT chunk of the front transaction; `last` tells whether it
-    /// was the chunk marked LAST.
+    /// Handles the reply to one BDAT chunk of the front transaction.
     pub(crate) fn on_bdat(&mut self, reply: Reply) {
         let Some(transaction) = self.transactions.front_mut() else {
             self.abort(Error::UnexpectedReply {
@@ -377,7 +376,7 @@ impl Session {
         };
 
         // RFC 3030 section 2: after a failed chunk no further chunk may be sent; chunks already
-        // pipelined are discarded by the server and still answered. A transaction whose chunk
+        // pipelined are discarded by the server and still get replies. A transaction whose chunk
         // marked LAST is not out yet is the newest one, and the transfer is its own.
         transaction.chunks_in_flight = transaction.chunks_in_flight.saturating_sub(1);
         if reply.code().value() / 100 != 2 && transaction.bdat_rejected.is_none() {
