@@ -12,7 +12,13 @@
 //! certificates ([`Roots`]).
 //!
 //! The crate also builds the `smtp-send` command-line tool, which sends one message (or the same
-//! one several times) and exits with a `sysexits` code.
+//! one several times) and exits with a `sysexits` code; `smtp-send --demo` sends one through
+//! the embedded server.
+//!
+//! With the `server` feature, [`server::Server`] is an embedded SMTP server for tests and
+//! demos: STARTTLS or implicit TLS with a certificate made at start, AUTH for configured users,
+//! and each accepted message stored as a file. The `smtp-test-server` binary runs it from the
+//! command line.
 //!
 //! # Example
 //!
@@ -64,6 +70,7 @@
 //!
 //! | Feature | Default | What it does |
 //! |---------|---------|--------------|
+//! | `server` | on | The embedded server [`server::Server`] (adds `rcgen` for its certificates), the `smtp-test-server` binary and `smtp-send --demo`. |
 //! | `tracing` | on | Logs connects, TLS handshakes and errors with the server address through `tracing`; the wire lines, AUTH payloads redacted and message content as an octet count, at `trace` level. `smtp-send` prints them to stderr under `RUST_LOG`. |
 #![forbid(unsafe_code)]
 
@@ -71,6 +78,8 @@ mod client;
 mod error;
 mod log;
 mod options;
+#[cfg(feature = "server")]
+pub mod server;
 mod stream;
 mod tls;
 mod transcript;
