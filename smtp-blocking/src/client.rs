@@ -203,7 +203,7 @@ impl Client {
             options.session.transcript = true;
         }
 
-        let tcp = address.connect(server, options.connect_timeout)?;
+        let tcp = address.connect(options.connect_timeout)?;
         log_info!("connected to {server}");
         // The session's data_block timeout is the write timeout, as Timeouts documents.
         let mut stream = Stream::new(tcp, options.session.timeouts.data_block)?;

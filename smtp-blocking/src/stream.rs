@@ -1,6 +1,7 @@
 //! The connection: server address parsing, the TCP connect, and a stream that is plain TCP
 //! until a TLS handshake turns it into TLS.
 
+use std::fmt;
 use std::io::{self, Read as _, Write as _};
 use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs as _};
 use std::time::{Duration, Instant};
@@ -77,14 +78,14 @@ impl ServerAddress {
     }
 
     /// Resolves the address and opens a TCP connection to the first address that accepts, with
-    /// `TCP_NODELAY` on so each batch of commands leaves at once.
-    pub(crate) fn connect(&self, server: &str, timeout: Duration) -> Result<TcpStream, Error> {
+    /// `TCP_NODELAY` on so each batch of commands leaves at once. Errors name the host and port.
+    pub(crate) fn connect(&self, timeout: Duration) -> Result<TcpStream, Error> {
         let addresses: Vec<SocketAddr> = match self.host.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, self.port)],
             Err(_) => (self.host.as_str(), self.port)
                 .to_socket_addrs()
                 .map_err(|source| Error::Resolve {
-                    server: server.to_owned(),
+                    server: self.to_string(),
                     source,
                 })?
                 .collect(),
@@ -102,14 +103,25 @@ impl ServerAddress {
         }
         if addresses.is_empty() {
             return Err(Error::Resolve {
-                server: server.to_owned(),
+                server: self.to_string(),
                 source: last_error,
             });
         }
         Err(Error::Connect {
-            server: server.to_owned(),
+            server: self.to_string(),
             source: last_error,
         })
+    }
+}
+
+impl fmt::Display for ServerAddress {
+    /// Writes `host:port`, with the host in brackets when it is an IPv6 address.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
     }
 }
 
@@ -245,7 +257,9 @@ impl Stream {
                     | io::ErrorKind::ConnectionAborted
                     | io::ErrorKind::BrokenPipe
                     | io::ErrorKind::UnexpectedEof => return Ok(Received::Eof),
-                    _ => return Err(tls_or_io(error)),
+                    // An invalid record after the handshake is a broken connection, not a
+                    // failed TLS set-up: it stays an I/O error, with the TLS error inside.
+                    _ => return Err(Error::Io(error)),
                 },
             }
         }
@@ -313,7 +327,7 @@ impl Stream {
     }
 }
 
-/// Turns an I/O error from rustls into [`Error::Tls`] when a TLS error is inside it.
+/// Turns an I/O error from the TLS handshake into [`Error::Tls`] when a TLS error is inside it.
 fn tls_or_io(error: io::Error) -> Error {
     match error
         .get_ref()
@@ -394,11 +408,32 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let address = ServerAddress::parse(&format!("127.0.0.1:{port}"), 587).unwrap();
 
-        let tcp = address
-            .connect("test server", Duration::from_secs(5))
-            .unwrap();
+        let tcp = address.connect(Duration::from_secs(5)).unwrap();
         let stream = Stream::new(tcp, Duration::from_secs(5)).unwrap();
 
         assert!(stream.tcp().nodelay().unwrap());
+    }
+
+    #[test]
+    fn connect_error_names_default_port() {
+        let cases = [
+            ("bare IPv6", "::1", "[::1]"),
+            ("IPv4", "127.0.0.1", "127.0.0.1"),
+        ];
+        for (label, server, host) in cases {
+            // A port that was just free: nothing listens on it once the listener is dropped.
+            let port = TcpListener::bind((host.trim_matches(['[', ']']), 0))
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let address = ServerAddress::parse(server, port).unwrap();
+
+            let error = address.connect(Duration::from_secs(5)).unwrap_err();
+
+            let text = error.to_string();
+            let expected = format!("failed to connect to {host}:{port}: ");
+            assert!(text.starts_with(&expected), "{label}: {text}");
+        }
     }
 }

@@ -89,7 +89,9 @@ start() {
 }
 
 install_dependencies() {
-    python3 -m pip install --quiet "aiosmtpd==$AIOSMTPD_VERSION" >&2
+    # As root, pip warns on every run that it may conflict with the system package manager. CI
+    # runs as root and accepts that, so the warning is noise there.
+    python3 -m pip install --quiet --root-user-action=ignore "aiosmtpd==$AIOSMTPD_VERSION" >&2
 }
 
 stop() {

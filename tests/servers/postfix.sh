@@ -3,7 +3,8 @@
 #
 # Usage: postfix.sh install|start|stop|status|env
 #
-#   install installs Debian's Postfix, Cyrus SASL and OpenSSL packages (as root).
+#   install installs Debian's Postfix, Cyrus SASL and OpenSSL packages (as root), unless the
+#           programs and the CRAM-MD5 module that packages_installed checks are all present.
 #   start   runs `install` if a program is missing, writes the instance's files under
 #           $STATE/postfix and starts it, unless it already runs; then prints `env`.
 #   stop    stops this instance only.
@@ -129,6 +130,10 @@ packages_installed() {
 # /etc/postfix without main.cf, so no system instance starts. A system instance found running
 # afterwards was started by this install and is stopped.
 install_dependencies() {
+    # When every program is present, apt-get does not run at all, not even `apt-get update`.
+    if packages_installed; then
+        return
+    fi
     if [[ $EUID -ne 0 ]]; then
         echo "installing Postfix needs root: run '$0 install' as root" >&2
         exit 1

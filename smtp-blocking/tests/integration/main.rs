@@ -2,6 +2,7 @@
 //! 127.0.0.1, and of the embedded server.
 #![expect(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
+#[cfg(feature = "cli")]
 mod cli;
 mod client;
 mod common;
