@@ -6,5 +6,7 @@
 mod cli;
 mod client;
 mod common;
+#[cfg(all(feature = "cli", feature = "server"))]
+mod demo;
 #[cfg(feature = "server")]
 mod server;
