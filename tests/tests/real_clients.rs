@@ -2,8 +2,8 @@
 //! curl and msmtp send over STARTTLS with AUTH, and Postfix relays a message to it.
 //!
 //! Each stored message is compared byte for byte with what the client was given. Where a
-//! client changes the message in a known way, the test says so and expects that change: swaks
-//! 20201014 and curl 7.88 end a message that does not end in CRLF with one.
+//! client changes the message in a known way, the test names the change and expects it: swaks
+//! 20201014 and curl 7.88 add CRLF to a message that does not end in CRLF.
 //! `tests/servers/clients.sh install` installs the clients.
 #![expect(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
@@ -26,15 +26,17 @@ const PASSWORD: &str = "looking-glass-4";
 /// How long a client process may run, and how long Postfix may take to relay.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// An embedded server on 127.0.0.1 with the test user, STARTTLS and AUTH required for MAIL.
+/// An embedded server on 127.0.0.1 with the test user and STARTTLS, whose deliveries are
+/// collected.
 struct Embedded {
     server: RunningServer,
     deliveries: Arc<Mutex<Vec<Delivery>>>,
 }
 
 impl Embedded {
-    /// Starts the server on `port`, or on a free port for 0.
-    fn start(label: &str, port: u16) -> Self {
+    /// Starts the server on `port`, or on a free port for 0; with `require_auth`, MAIL is
+    /// rejected until the client authenticated.
+    fn start(label: &str, port: u16, require_auth: bool) -> Self {
         let deliveries = Arc::new(Mutex::new(Vec::new()));
         let collected = deliveries.clone();
         let mut server = Server::new(temporary_path(label));
@@ -42,6 +44,7 @@ impl Embedded {
             .listen(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port))
             .user(USER, PASSWORD)
             .on_delivery(move |delivery| collected.lock().unwrap().push(delivery.clone()));
+        server.session_config().require_auth = require_auth;
 
         Self {
             server: server.start().unwrap(),
@@ -49,20 +52,9 @@ impl Embedded {
         }
     }
 
-    /// Like [`start`](Self::start), with MAIL rejected until the client authenticated.
+    /// Starts the server on a free port, with MAIL rejected until the client authenticated.
     fn start_requiring_auth(label: &str) -> Self {
-        let deliveries = Arc::new(Mutex::new(Vec::new()));
-        let collected = deliveries.clone();
-        let mut server = Server::new(temporary_path(label));
-        server
-            .user(USER, PASSWORD)
-            .on_delivery(move |delivery| collected.lock().unwrap().push(delivery.clone()));
-        server.session_config().require_auth = true;
-
-        Self {
-            server: server.start().unwrap(),
-            deliveries,
-        }
+        Self::start(label, 0, true)
     }
 
     fn port(&self) -> String {
@@ -390,7 +382,7 @@ fn msmtp_login_stored_exact() {
 #[test]
 fn postfix_relays_to_embedded_server() {
     let postfix = postfix();
-    let embedded = Embedded::start("relay", postfix.relay_port);
+    let embedded = Embedded::start("relay", postfix.relay_port, false);
     let token = unique_token("relay");
     let message = format!(
         "From: sender@example.test\r\nSubject: relayed {token}\r\n\r\nHello through Postfix.\r\n\

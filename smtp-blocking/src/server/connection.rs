@@ -1,5 +1,5 @@
 //! One accepted connection: the loop of the sans-IO server session on a socket, and the
-//! application's answers to its events.
+//! application's decisions on its events.
 
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpStream};
@@ -85,7 +85,7 @@ struct Transaction {
 }
 
 impl Connection<'_> {
-    /// Runs the session loop: answer events, write replies, read commands.
+    /// Runs the session loop: handle events, write replies, read commands.
     fn run(&mut self) {
         loop {
             self.handle_events();
@@ -133,7 +133,7 @@ impl Connection<'_> {
         true
     }
 
-    /// Answers every pending event.
+    /// Handles every pending event, deciding those that carry a handle.
     fn handle_events(&mut self) {
         while let Some(event) = self.session.poll_event() {
             match event {

@@ -3,8 +3,9 @@
 //! stores each message it accepts as a file. Behind the `server` feature.
 //!
 //! Every protocol decision is made by the [`smtp_proto::server::Session`]; this module moves
-//! bytes, runs the TLS handshakes, keeps time, and answers the session's events: AUTH against
-//! the users, every MAIL and RCPT accepted, each message written to the folder. One thread
+//! bytes, runs the TLS handshakes, keeps time, and makes the decisions the session's events
+//! request: AUTH checked against the users, every MAIL and RCPT accepted, each message written
+//! to the folder. One thread
 //! serves each connection.
 //!
 //! # The folder
@@ -301,7 +302,7 @@ impl RunningServer {
     }
 
     /// Stops accepting connections, closes the open ones and waits for their threads to end.
-    /// A message whose end of data has not been answered yet is not stored.
+    /// A message whose end of data has not been replied to yet is not stored.
     pub fn stop(mut self) {
         self.shut_down();
     }
@@ -312,7 +313,7 @@ impl RunningServer {
         };
         self.shared.stopping.store(true, Ordering::SeqCst);
 
-        // A connection of our own wakes the accept call, which then sees the flag.
+        // A connection of our own wakes the accept call, which then reads the flag.
         let wake_address = match self.local_addr.ip() {
             IpAddr::V4(ip) if ip.is_unspecified() => {
                 SocketAddr::new(Ipv4Addr::LOCALHOST.into(), self.local_addr.port())
@@ -380,7 +381,7 @@ pub struct Delivery {
 /// The callback of [`Server::on_delivery`].
 type DeliveryHook = Arc<dyn Fn(&Delivery) + Send + Sync>;
 
-/// What every connection thread of one server shares.
+/// The state every connection thread of one server shares.
 pub(crate) struct Shared {
     pub(crate) session: Config,
     pub(crate) users: HashMap<String, Secret<String>>,

@@ -184,7 +184,7 @@ fn unique_name() -> String {
     )
 }
 
-/// The folder under the server's folder that holds the messages.
+/// The folder under the server's folder that contains the messages.
 pub(crate) const MESSAGES_FOLDER: &str = "messages";
 
 #[cfg(test)]

@@ -1,6 +1,11 @@
-//! `smtp-send --demo`: the embedded server receives the sample message over STARTTLS and AUTH.
+//! The binaries of the embedded server: `smtp-send --demo` and `smtp-test-server`.
 
-use std::process::Command;
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+
+use smtp_blocking::{Client, Options, Roots};
+use smtp_proto::client::Envelope;
+use smtp_proto::{Credentials, Mailbox, ReversePath};
 
 #[test]
 fn demo_sends_and_shows_stored_message() {
@@ -40,5 +45,67 @@ fn demo_sends_and_shows_stored_message() {
     assert!(
         stored.ends_with("\r\n.A line that starts with a dot arrives unchanged.\r\n"),
         "{stored:?}"
+    );
+}
+
+#[test]
+fn test_server_prints_address_and_deliveries() {
+    let folder = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("smtp-test-server-{}", std::process::id()));
+    let _ignored = std::fs::remove_dir_all(&folder);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-test-server"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--user",
+            "alice:wonder:land",
+            "--folder",
+        ])
+        .arg(&folder)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next_line = || lines.next().unwrap().unwrap();
+
+    let listening = next_line();
+    let address = listening
+        .strip_prefix("listening on ")
+        .and_then(|rest| rest.strip_suffix(" (STARTTLS)"))
+        .unwrap_or_else(|| panic!("unexpected first line {listening:?}"))
+        .to_owned();
+    let mut options = Options::default();
+    options.roots = Roots::CaFile(folder.join("ca.pem"));
+    // The password is everything after the first colon.
+    options.session.credentials = Some(Credentials::password("alice", "wonder:land"));
+    let sent = Client::connect(&address, options).and_then(|mut client| {
+        let envelope = Envelope::new(
+            ReversePath::parse("a@example.test").unwrap(),
+            vec![Mailbox::parse("b@example.test").unwrap()],
+        )
+        .unwrap();
+        client.send(envelope, "Subject: sink\r\n\r\nHello.\r\n")?;
+        client.quit()
+    });
+    if let Err(error) = sent {
+        child.kill().unwrap();
+        panic!("sending to smtp-test-server failed: {error}");
+    }
+    // The server prints the line before it replies to the end of data, so it is there already.
+    let stored_line = (0..5)
+        .map(|_| next_line())
+        .find(|line| line.starts_with("stored "));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let stored_line = stored_line.unwrap();
+    assert!(
+        stored_line.starts_with("stored 25 octets from <a@example.test> for <b@example.test> in "),
+        "{stored_line}"
+    );
+    let path = stored_line.rsplit(" in ").next().unwrap();
+    assert_eq!(
+        std::fs::read(path).unwrap(),
+        b"Subject: sink\r\n\r\nHello.\r\n"
     );
 }
