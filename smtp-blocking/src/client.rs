@@ -403,7 +403,12 @@ impl Client {
             Ok(Received::Data(read)) => self.session.handle_input(&self.read_buffer[..read]),
             Ok(Received::Eof) => self.session.handle_eof(),
             Ok(Received::TimedOut) => self.session.handle_timeout(Instant::now()),
-            Err(error) => self.fail(error),
+            Err(error) => {
+                // The session decides what the lost connection means for each piece of work,
+                // such as an unknown outcome for a message whose data all went out.
+                self.fail(error);
+                self.session.handle_eof();
+            }
         }
     }
 

@@ -136,17 +136,6 @@ impl fmt::Display for Error {
                 f,
                 "invalid TLS server name {name:?}: expected a DNS name or an IP address"
             ),
-            Self::Smtp(smtp_proto::client::Error::RecipientsRejected { recipients }) => {
-                // TODO: the session error's own text ends this list with a stray `;`; once it
-                // separates the entries instead, this arm can go.
-                f.write_str("recipients rejected, message not sent:")?;
-                let rejected = recipients.iter().filter(|result| !result.is_accepted());
-                for (index, result) in rejected.enumerate() {
-                    let separator = if index == 0 { " " } else { "; " };
-                    write!(f, "{separator}<{}>: {}", result.recipient(), result.reply())?;
-                }
-                Ok(())
-            }
             Self::Smtp(error) => error.fmt(f),
         }
     }

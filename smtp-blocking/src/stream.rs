@@ -185,7 +185,7 @@ impl Stream {
         mut connection: Connection,
         timeout: Duration,
     ) -> Result<TlsInfo, Error> {
-        let deadline = Instant::now() + timeout;
+        let deadline = smtp_proto::timer::deadline_after(Instant::now(), timeout);
         // One poll_transmit buffer goes into the TLS layer with one write, whatever its size.
         connection.set_buffer_limit(None);
         while connection.is_handshaking() {

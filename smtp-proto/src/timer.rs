@@ -1,6 +1,6 @@
 //! Reply deadlines, RFC 5321 section 4.5.3.2.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long the client waits for each reply, and for the server to take each block of message
 /// data.
@@ -60,6 +60,16 @@ impl Timeouts {
             quit: timeout,
         }
     }
+}
+
+/// Returns `now + timeout`, or a time about a century away when the sum does not fit in an
+/// `Instant`, so a huge configured timeout means "no deadline" instead of a panic.
+pub fn deadline_after(now: Instant, timeout: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(CENTURY))
+        .unwrap_or(now)
 }
 
 #[cfg(test)]

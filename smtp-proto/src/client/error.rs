@@ -250,8 +250,10 @@ impl fmt::Display for Error {
             Self::Rejected { stage, reply } => write!(f, "server rejected {stage}: {reply}"),
             Self::RecipientsRejected { recipients } => {
                 f.write_str("recipients rejected, message not sent:")?;
-                for result in recipients.iter().filter(|r| !r.is_accepted()) {
-                    write!(f, " <{}>: {};", result.recipient(), result.reply())?;
+                let rejected = recipients.iter().filter(|result| !result.is_accepted());
+                for (index, result) in rejected.enumerate() {
+                    let separator = if index == 0 { " " } else { "; " };
+                    write!(f, "{separator}<{}>: {}", result.recipient(), result.reply())?;
                 }
                 Ok(())
             }

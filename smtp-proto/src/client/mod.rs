@@ -39,6 +39,7 @@ use crate::auth::{self, SaslClient, SaslError};
 use crate::capabilities::{Capabilities, Extension};
 use crate::command::Command;
 use crate::reply::{Reply, ReplyDecoder};
+use crate::timer::deadline_after;
 use state::{BodyTransfer, Expect, Framing, Pending, Phase, Transaction, Verb, Work};
 
 /// A client SMTP session: the protocol logic of one connection, driven by an adapter.
@@ -78,7 +79,7 @@ impl Session {
     /// Creates a session for a connection that has just been opened at `now`; the greeting
     /// deadline starts then.
     pub fn new(config: Config, now: Instant) -> Self {
-        let greeting_deadline = now + config.timeouts.greeting;
+        let greeting_deadline = deadline_after(now, config.timeouts.greeting);
         let mut inflight = VecDeque::new();
         inflight.push_back(Pending {
             expect: Expect::Greeting,
@@ -167,7 +168,10 @@ impl Session {
             if pending.deadline.is_some() {
                 break;
             }
-            pending.deadline = Some(now + Self::timeout_for(&timeouts, pending.expect));
+            pending.deadline = Some(deadline_after(
+                now,
+                Self::timeout_for(&timeouts, pending.expect),
+            ));
         }
 
         Some(self.output.split().freeze())
@@ -1110,6 +1114,25 @@ mod tests {
         assert!(lines.contains(&TranscriptLine::Received(Bytes::from_static(
             b"250 AUTH PLAIN"
         ))));
+    }
+
+    #[test]
+    fn huge_timeout_does_not_overflow() {
+        let now = Instant::now();
+        let config = Config {
+            timeouts: crate::timer::Timeouts::uniform(Duration::MAX),
+            ..config(TlsPolicy::None)
+        };
+
+        let mut session = Session::new(config, now);
+        session.handle_input(b"220 mx ready\r\n");
+        let _ = written(&mut session, now);
+
+        assert!(
+            session
+                .poll_timeout()
+                .is_some_and(|deadline| deadline > now)
+        );
     }
 
     #[test]
