@@ -12,7 +12,13 @@
 //! certificates ([`Roots`]).
 //!
 //! With the `cli` feature, the crate also builds the `smtp-send` command-line tool, which sends
-//! one message (or the same one several times) and exits with a `sysexits` code.
+//! one message (or the same one several times) and exits with a `sysexits` code; with `server`
+//! too, `smtp-send --demo` sends one through the embedded server.
+//!
+//! With the `server` feature, [`server::Server`] is an embedded SMTP server for tests and
+//! demos: STARTTLS or implicit TLS with a certificate made at start, AUTH for configured users,
+//! and each accepted message stored as a file. With `cli` too, the `smtp-test-server` binary
+//! runs it from the command line.
 //!
 //! # Example
 //!
@@ -66,12 +72,15 @@
 //! |---------|---------|--------------|
 //! | `tracing` | on | Logs connects, TLS handshakes and errors with the server address through `tracing`; the wire lines, AUTH payloads redacted and message content as an octet count, at `trace` level. `smtp-send` prints them to stderr under `RUST_LOG`. |
 //! | `cli` | on | Builds the `smtp-send` binary and its dependencies (`clap`, `rpassword`, `gethostname`, `tracing-subscriber`). A library user turns it off with `default-features = false`. |
+//! | `server` | on | The embedded server [`server::Server`], which adds `rcgen` for its certificates; with `cli`, the `smtp-test-server` binary and `smtp-send --demo`. |
 #![forbid(unsafe_code)]
 
 mod client;
 mod error;
 mod log;
 mod options;
+#[cfg(feature = "server")]
+pub mod server;
 mod stream;
 mod tls;
 mod transcript;

@@ -6,7 +6,7 @@ use std::io::{self, Read as _, Write as _};
 use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs as _};
 use std::time::{Duration, Instant};
 
-use rustls::ClientConnection;
+use rustls::{ClientConnection, Connection};
 use smtp_proto::client::TlsPolicy;
 use smtp_proto::{PORT_SUBMISSION, PORT_SUBMISSIONS};
 
@@ -136,11 +136,12 @@ pub(crate) enum Received {
     TimedOut,
 }
 
-/// The connection to the server: plain TCP, or TLS over it after [`Stream::start_tls`].
+/// The connection to the peer: plain TCP, or TLS over it after [`Stream::start_tls`] (the client
+/// side) or `Stream::accept_tls` (the server side).
 #[derive(Debug)]
 pub(crate) struct Stream {
     tcp: TcpStream,
-    tls: Option<Box<ClientConnection>>,
+    tls: Option<Box<Connection>>,
     write_timeout: Duration,
 }
 
@@ -156,18 +157,37 @@ impl Stream {
         })
     }
 
-    /// Runs the TLS handshake on the socket, within `timeout`, and encrypts everything after it.
+    /// Runs the client side of the TLS handshake on the socket, within `timeout`, and encrypts
+    /// everything after it.
     pub(crate) fn start_tls(
         &mut self,
         setup: &TlsSetup,
         timeout: Duration,
     ) -> Result<TlsInfo, Error> {
+        let connection = ClientConnection::new(setup.config.clone(), setup.server_name.clone())?;
+        self.handshake(connection.into(), timeout)
+    }
+
+    /// Runs the server side of the TLS handshake on the socket, within `timeout`, and encrypts
+    /// everything after it.
+    #[cfg(feature = "server")]
+    pub(crate) fn accept_tls(
+        &mut self,
+        config: &std::sync::Arc<rustls::ServerConfig>,
+        timeout: Duration,
+    ) -> Result<TlsInfo, Error> {
+        let connection = rustls::ServerConnection::new(config.clone())?;
+        self.handshake(connection.into(), timeout)
+    }
+
+    fn handshake(
+        &mut self,
+        mut connection: Connection,
+        timeout: Duration,
+    ) -> Result<TlsInfo, Error> {
         let deadline = smtp_proto::timer::deadline_after(Instant::now(), timeout);
-        let mut connection =
-            ClientConnection::new(setup.config.clone(), setup.server_name.clone())?;
         // One poll_transmit buffer goes into the TLS layer with one write, whatever its size.
         connection.set_buffer_limit(None);
-
         while connection.is_handshaking() {
             let Some(remaining) = deadline.checked_duration_since(Instant::now()) else {
                 return Err(handshake_timed_out());
@@ -280,7 +300,7 @@ impl Stream {
     /// Reads plaintext from a TLS connection: decrypted data already buffered, or else the next
     /// records from the socket. `Data(0)` means records arrived that carried no plaintext.
     fn read_tls(
-        connection: &mut ClientConnection,
+        connection: &mut Connection,
         tcp: &mut TcpStream,
         buf: &mut [u8],
     ) -> io::Result<Received> {

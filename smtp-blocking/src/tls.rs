@@ -10,8 +10,8 @@ use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
-    CipherSuite, ClientConfig, ClientConnection, DigitallySignedStruct, ProtocolVersion,
-    RootCertStore, SignatureScheme,
+    CipherSuite, ClientConfig, CommonState, DigitallySignedStruct, ProtocolVersion, RootCertStore,
+    SignatureScheme,
 };
 
 use crate::error::Error;
@@ -28,9 +28,9 @@ pub struct TlsInfo {
 }
 
 impl TlsInfo {
-    /// Reads the negotiated parameters of a connection whose handshake is complete; `None`
-    /// while it is still handshaking.
-    pub fn of(connection: &ClientConnection) -> Option<Self> {
+    /// Reads the negotiated parameters of a client or server connection whose handshake is
+    /// complete; `None` while it is still handshaking.
+    pub fn of(connection: &CommonState) -> Option<Self> {
         Some(Self {
             protocol_version: connection.protocol_version()?,
             cipher_suite: connection.negotiated_cipher_suite()?.suite(),

@@ -12,7 +12,8 @@
 #   env     prints the KEY=value lines that describe the running instance.
 #
 # STATE is ${SMTP_TEST_STATE:-/tmp/smtp-proto-test}. The instance has its own config, queue and
-# data directories and listens only on four ports on 127.0.0.1 picked at start:
+# data directories and listens only on four ports on 127.0.0.1 picked at start (a fifth free port,
+# the relay port, is picked for the server that relayed mail goes to):
 #
 #   submission     STARTTLS offered; AUTH (PLAIN, LOGIN, CRAM-MD5, ...) offered only after TLS
 #   plain          neither STARTTLS nor AUTH
@@ -25,8 +26,10 @@
 #
 # Each recipient in example.test goes to the Maildir $STATE/postfix/Maildir, except
 # reject@example.test (550 at RCPT), tempfail@example.test (450 at RCPT) and closing@example.test
-# (421 at RCPT, then Postfix closes the connection). Nothing is relayed
-# and nothing is looked up in DNS. Postfix prepends Return-Path, X-Original-To, Delivered-To and
+# (421 at RCPT, then Postfix closes the connection). Mail for relay.example.test is relayed over
+# SMTP, with STARTTLS when offered, to 127.0.0.1 on the relay port, where a test runs the server
+# that receives it; Postfix retries a deferred message within a few seconds. Nothing else is
+# relayed and nothing is looked up in DNS. Postfix prepends Return-Path, X-Original-To, Delivered-To and
 # Received and leaves the rest of the message as received, with lines ending in LF on disk.
 # The log is $STATE/postfix/log/maillog.
 set -euo pipefail
@@ -45,6 +48,7 @@ LOG_FILE=$DIR/log/maillog
 ENV_FILE=$DIR/env
 
 DOMAIN=example.test
+RELAY_DOMAIN=relay.example.test
 SASL_USER=alice
 SASL_LOGIN=$SASL_USER@$DOMAIN
 SASL_PASSWORD=wonderland-7
@@ -73,7 +77,7 @@ start() {
     fi
 
     local ports
-    read -r -a ports <<<"$(free_ports 4)"
+    read -r -a ports <<<"$(free_ports 5)"
     write_config "${ports[@]}"
     write_sasl
     prepare_directories
@@ -82,7 +86,7 @@ start() {
         echo "postfix failed to start; see $LOG_FILE" >&2
         exit 1
     fi
-    if ! wait_for_ports "${ports[@]}"; then
+    if ! wait_for_ports "${ports[@]:0:4}"; then
         echo "postfix started but does not listen; see $LOG_FILE" >&2
         exit 1
     fi
@@ -93,6 +97,8 @@ start() {
         "SMTP_POSTFIX_SMTPS_PORT=${ports[2]}" \
         "SMTP_POSTFIX_SHORT_TIMEOUT_PORT=${ports[3]}" \
         "SMTP_POSTFIX_SHORT_TIMEOUT_SECONDS=$SHORT_TIMEOUT" \
+        "SMTP_POSTFIX_RELAY_PORT=${ports[4]}" \
+        "SMTP_POSTFIX_RELAY_DOMAIN=$RELAY_DOMAIN" \
         "SMTP_POSTFIX_CA_FILE=$CA_FILE" \
         "SMTP_POSTFIX_USER=$SASL_LOGIN" \
         "SMTP_POSTFIX_PASSWORD=$SASL_PASSWORD" \
@@ -142,7 +148,7 @@ install_dependencies() {
 }
 
 write_config() {
-    local submission_port=$1 plain_port=$2 smtps_port=$3 short_timeout_port=$4
+    local submission_port=$1 plain_port=$2 smtps_port=$3 short_timeout_port=$4 relay_port=$5
     local nobody_uid nobody_gid
     nobody_uid=$(id -u nobody)
     nobody_gid=$(id -g nobody)
@@ -176,6 +182,16 @@ default_transport = error:this test instance relays nothing
 relay_transport = error:this test instance relays nothing
 local_transport = error:this test instance delivers nothing locally
 
+# Only $RELAY_DOMAIN is relayed, to the test's server on the relay port. A message deferred
+# because that server was not up yet is retried within about a second.
+relay_domains = $RELAY_DOMAIN
+transport_maps = texthash:$CONFIG_DIR/transport
+smtp_tls_security_level = may
+smtp_tls_loglevel = 1
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+
 # Every recipient in $DOMAIN goes to one Maildir, delivered as nobody.
 virtual_mailbox_domains = $DOMAIN
 virtual_mailbox_base = $DIR
@@ -205,6 +221,10 @@ smtpd_sasl_tls_security_options = noanonymous
 smtpd_tls_auth_only = yes
 smtpd_tls_security_level = none
 smtpd_sasl_auth_enable = no
+EOF
+
+    cat >"$CONFIG_DIR/transport" <<EOF
+$RELAY_DOMAIN smtp:[127.0.0.1]:$relay_port
 EOF
 
     cat >"$CONFIG_DIR/recipient_access" <<EOF
@@ -246,6 +266,7 @@ proxywrite unix - - n - 1 proxymap
 showq unix n - n - - showq
 error unix - - n - - error
 retry unix - - n - - error
+smtp unix - - n - - smtp
 discard unix - - n - - discard
 virtual unix - n n - - virtual
 anvil unix - - n - 1 anvil

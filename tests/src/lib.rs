@@ -16,8 +16,9 @@
 //! [`CLOSING_RECIPIENT`] with 421 at RCPT, and store each message as a file in a Maildir-style
 //! folder. After that 421 Postfix closes the connection and aiosmtpd keeps it open. Postfix's
 //! short-timeout port drops a connection idle for longer than [`Postfix::short_timeout`] with
-//! 421. Postfix accepts every other recipient in [`DOMAIN`] and relays nothing (554 for other
-//! domains), while aiosmtpd accepts every other recipient.
+//! 421. Postfix accepts every other recipient in [`DOMAIN`], relays mail for
+//! [`Postfix::relay_domain`] to a test's server on [`Postfix::relay_port`] and nothing else (554
+//! for other domains), while aiosmtpd accepts every other recipient.
 //!
 //! A server that cannot be started makes the helper panic with the script's output, whether or
 //! not `CI` is set: a test that needs a server fails and never skips. Starting Postfix needs

@@ -28,6 +28,13 @@ pub struct Postfix {
     pub short_timeout_port: u16,
     /// The `smtpd_timeout` of [`Self::short_timeout_port`].
     pub short_timeout: Duration,
+    /// Port on 127.0.0.1 that Postfix relays mail for [`Self::relay_domain`] to, over SMTP with
+    /// STARTTLS when offered. Nothing listens there until a test starts a server on it, and
+    /// Postfix retries a deferred message within a few seconds.
+    pub relay_port: u16,
+    /// Domain whose recipients Postfix accepts on every port and relays to
+    /// [`Self::relay_port`].
+    pub relay_domain: String,
     /// PEM file of the CA that signed the server certificate for `localhost` and `127.0.0.1`.
     pub ca_file: PathBuf,
     /// SASL login name (PLAIN, LOGIN, CRAM-MD5 and the other mechanisms Cyrus offers).
@@ -36,8 +43,8 @@ pub struct Postfix {
     pub password: String,
     /// Maildir every recipient in [`Self::domain`] is delivered to.
     pub maildir: PathBuf,
-    /// Domain whose recipients are accepted. Recipients in other domains get 554 (relay access
-    /// denied).
+    /// Domain whose recipients are accepted. Recipients in other domains but
+    /// [`Self::relay_domain`] get 554 (relay access denied).
     pub domain: String,
     /// Postfix's log, the place to look when a test fails.
     pub log_file: PathBuf,
@@ -106,6 +113,8 @@ impl Postfix {
             smtps_port: env.port("SMTP_POSTFIX_SMTPS_PORT")?,
             short_timeout_port: env.port("SMTP_POSTFIX_SHORT_TIMEOUT_PORT")?,
             short_timeout: env.seconds("SMTP_POSTFIX_SHORT_TIMEOUT_SECONDS")?,
+            relay_port: env.port("SMTP_POSTFIX_RELAY_PORT")?,
+            relay_domain: env.string("SMTP_POSTFIX_RELAY_DOMAIN")?,
             ca_file: env.path("SMTP_POSTFIX_CA_FILE")?,
             user: env.string("SMTP_POSTFIX_USER")?,
             password: env.string("SMTP_POSTFIX_PASSWORD")?,

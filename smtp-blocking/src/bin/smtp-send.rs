@@ -2,6 +2,9 @@
 //! connection, and exits with a `sysexits` code that shows whether a retry can help.
 #![forbid(unsafe_code)]
 
+#[path = "smtp-send/demo.rs"]
+mod demo;
+
 use std::io::{IsTerminal as _, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -19,8 +22,8 @@ use smtp_proto::{Credentials, Domain, Mailbox, Mechanism, ReversePath, Timeouts}
 struct Cli {
     /// Server to connect to: `HOST`, `HOST:PORT` or `[IPv6]:PORT`. Without a port: 465 with
     /// --tls wrapper, else 587.
-    #[arg(long, value_name = "HOST[:PORT]")]
-    server: String,
+    #[arg(long, value_name = "HOST[:PORT]", required_unless_present = "demo")]
+    server: Option<String>,
 
     /// TLS policy: none, STARTTLS when offered (opportunistic), STARTTLS or fail (required), or
     /// implicit TLS from the first byte (wrapper).
@@ -47,11 +50,11 @@ struct Cli {
     helo: Option<String>,
 
     /// Envelope sender for MAIL FROM; `<>` or an empty value sends the null reverse path.
-    #[arg(long, value_name = "ADDR")]
-    from: String,
+    #[arg(long, value_name = "ADDR", required_unless_present = "demo")]
+    from: Option<String>,
 
     /// Envelope recipient for RCPT TO; repeat the flag for several recipients.
-    #[arg(long, value_name = "ADDR", required = true)]
+    #[arg(long, value_name = "ADDR", required_unless_present = "demo")]
     to: Vec<String>,
 
     /// User name for AUTH; the password comes from --auth-password-env, --auth-password-file
@@ -112,6 +115,11 @@ struct Cli {
     /// redacted and message content is shown as an octet count.
     #[arg(long)]
     transcript: bool,
+
+    /// Start an embedded server on a free port of 127.0.0.1 and send a sample message to it
+    /// over STARTTLS with AUTH; prints the transcript and where the server stored the message.
+    #[arg(long, exclusive = true)]
+    demo: bool,
 }
 
 /// The `--tls` values.
@@ -220,7 +228,11 @@ fn main() -> ExitCode {
     };
     init_logging();
 
-    let exit = match run(&cli) {
+    let result = match cli.demo {
+        true => demo::run(),
+        false => run(&cli),
+    };
+    let exit = match result {
         Ok(exit) => exit,
         Err(failure) => {
             eprintln!("smtp-send: {}", failure.message);
@@ -236,13 +248,17 @@ fn run(cli: &Cli) -> Result<Exit, Failure> {
     let mut options = options(cli)?;
     options.session.credentials = credentials(cli, options.session.mechanism.as_ref())?;
     let message = read_message(cli)?;
+    let server = cli
+        .server
+        .as_deref()
+        .expect("clap requires --server without --demo");
 
     let connected = if cli.transcript {
-        Client::connect_with_transcript(&cli.server, options, |line, tls| {
+        Client::connect_with_transcript(server, options, |line, tls| {
             println!("{}", TranscriptText::new(line, tls));
         })
     } else {
-        Client::connect(&cli.server, options)
+        Client::connect(server, options)
     };
     let mut client = connected.map_err(|error| Failure::of(&error, cli.tls))?;
 
@@ -363,7 +379,11 @@ fn print_recipient(result: &RecipientResult) {
 /// Builds the envelope from --from and --to; addresses may be written with or without angle
 /// brackets.
 fn envelope(cli: &Cli) -> Result<Envelope, Failure> {
-    let from = strip_brackets(&cli.from);
+    let from = strip_brackets(
+        cli.from
+            .as_deref()
+            .expect("clap requires --from without --demo"),
+    );
     let reverse_path = ReversePath::parse(from)
         .map_err(|error| Failure::usage(format!("invalid --from address {from:?}: {error}")))?;
 
