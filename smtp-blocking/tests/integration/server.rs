@@ -173,6 +173,32 @@ fn binary_message_over_bdat_stored_exact() {
 }
 
 #[test]
+fn requiretls_message_stored_with_parameter() {
+    let (server, deliveries) = start("requiretls", TlsMode::StartTls);
+    let message = b"Subject: requiretls\r\n\r\nonly over TLS\r\n".to_vec();
+
+    let mut client = Client::connect(
+        &server.local_addr().to_string(),
+        options(&server, TlsPolicy::Required),
+    )
+    .unwrap();
+    assert!(client.capabilities().has(smtp_proto::Extension::RequireTls));
+    client
+        .send(
+            envelope(&["bob@example.test"]).with_require_tls(),
+            message.clone(),
+        )
+        .unwrap();
+    client.quit().unwrap();
+
+    let deliveries = deliveries.lock().unwrap();
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(std::fs::read(&deliveries[0].message_file).unwrap(), message);
+    let envelope = std::fs::read_to_string(&deliveries[0].envelope_file).unwrap();
+    assert!(envelope.contains("REQUIRETLS"), "{envelope}");
+}
+
+#[test]
 fn wrong_password_rejected_nothing_stored() {
     let (server, _deliveries) = start("wrong-password", TlsMode::StartTls);
     let mut options = options(&server, TlsPolicy::Required);
