@@ -6,7 +6,8 @@
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz --locked`). RUSTC_BOOTSTRAP=1 lets a stable
 # toolchain accept the sanitizer flags cargo-fuzz passes. The working corpus grows in
-# fuzz/corpus/TARGET/ (not in git) and a crashing input lands in fuzz/artifacts/TARGET/.
+# fuzz/corpus/TARGET/ (not in git), libFuzzer's output goes to fuzz/target/fuzz-TARGET.log, and
+# a crashing input lands in fuzz/artifacts/TARGET/.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -26,9 +27,15 @@ fi
 cargo fuzz build
 for target in "${targets[@]}"; do
     mkdir -p "corpus/$target" "regressions/$target"
-    echo "fuzzing $target for ${seconds}s"
+    log="target/fuzz-$target.log"
+    echo "fuzzing $target for ${seconds}s, log in fuzz/$log"
     # The seeds and regressions are read-only inputs; new finds go to corpus/$target.
-    cargo fuzz run "$target" "corpus/$target" "seeds/$target" "regressions/$target" -- \
+    if ! cargo fuzz run "$target" "corpus/$target" "seeds/$target" "regressions/$target" -- \
         -max_total_time="$seconds" -dict=smtp.dict -max_len=8192 -malloc_limit_mb=64 \
-        -print_final_stats=1
+        -print_final_stats=1 >"$log" 2>&1; then
+        tail -n 80 "$log"
+        echo "fuzz target $target failed; the crashing input is in fuzz/artifacts/$target/" >&2
+        exit 1
+    fi
+    grep -E '^(Done|stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb))' "$log"
 done
