@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use arbitrary::Unstructured;
 use bytes::Bytes;
-use smtp_proto::client::{Config, Envelope, Event, Handle, RecipientPolicy, Session, TlsPolicy};
+use smtp_proto::client::{
+    Config, Delivery, Envelope, Event, Handle, RecipientPolicy, Session, TlsPolicy,
+};
 use smtp_proto::command::{Argument, Command};
 use smtp_proto::{Credentials, Domain, Mailbox, Mechanism, ReversePath};
 
@@ -56,6 +58,8 @@ const TOKEN: &str = "tk-c27f44";
 ///   STARTTLS under [`TlsPolicy::None`];
 /// - its output stays within a linear bound on the input and the queued work;
 /// - under `cfg(fuzzing)`, it buffers at most one reply's worth of input;
+/// - a message is reported delivered only after its end of data went out, with one result per
+///   recipient and at least one of them (all of them, under all-or-nothing) accepted;
 /// - at the end the session is closed, [`Event::Closed`] came once and last, and every handle
 ///   that a queueing call returned got exactly one result of its kind.
 ///
@@ -131,6 +135,9 @@ struct Run<'a> {
     stream: &'a [u8],
     fed: usize,
     handles: Vec<(Handle, Expected)>,
+    /// The number of recipients of each queued message.
+    recipients: Vec<(Handle, usize)>,
+    deliveries: usize,
     results: Vec<Handle>,
     closed_events: usize,
     events_after_close: usize,
@@ -152,6 +159,8 @@ impl<'a> Run<'a> {
             stream,
             fed: 0,
             handles: Vec::new(),
+            recipients: Vec::new(),
+            deliveries: 0,
             results: Vec::new(),
             closed_events: 0,
             events_after_close: 0,
@@ -180,6 +189,7 @@ impl<'a> Run<'a> {
                 let recipients = envelope.recipients().len();
                 if let Ok(handle) = self.session.send(envelope, Bytes::from_static(body)) {
                     self.handles.push((handle, Expected::Transaction));
+                    self.recipients.push((handle, recipients));
                     self.bodies_queued += 1;
                     self.work_budget += 2 * body.len() + 5 + (recipients + 3) * MAX_COMMAND;
                 }
@@ -353,7 +363,12 @@ impl<'a> Run<'a> {
                     self.closed_events += 1;
                     continue;
                 }
-                Event::TransactionCompleted { handle, .. } => (handle, Expected::Transaction),
+                Event::TransactionCompleted { handle, result } => {
+                    if let Ok(delivery) = &result {
+                        self.check_delivery(handle, delivery);
+                    }
+                    (handle, Expected::Transaction)
+                }
                 Event::CommandCompleted { handle, .. } => (handle, Expected::Command),
                 _ => continue,
             };
@@ -366,6 +381,36 @@ impl<'a> Run<'a> {
             self.results.push(handle);
         }
         while self.session.poll_transcript().is_some() {}
+    }
+
+    /// Checks a successful delivery: its data ended on the wire before the server could accept
+    /// it, and it has one result per recipient with at least one accepted.
+    fn check_delivery(&mut self, handle: Handle, delivery: &Delivery) {
+        self.deliveries += 1;
+        let ends_of_data = super::count(&self.wire, b"\r\n.\r\n");
+        assert!(
+            self.deliveries <= ends_of_data,
+            "{} deliveries after {ends_of_data} end-of-data sequences",
+            self.deliveries
+        );
+
+        let queued = self.recipients.iter().find(|(h, _)| *h == handle);
+        let results = delivery.recipients();
+        assert_eq!(
+            queued.map(|(_, count)| *count),
+            Some(results.len()),
+            "{delivery:?}"
+        );
+        assert!(
+            results.iter().any(|result| result.is_accepted()),
+            "{delivery:?}"
+        );
+        if self.config.recipient_policy == RecipientPolicy::AllOrNothing {
+            assert!(
+                results.iter().all(|result| result.is_accepted()),
+                "{delivery:?}"
+            );
+        }
     }
 }
 
