@@ -361,6 +361,14 @@ impl Session {
         &self.config
     }
 
+    /// Returns how many server octets the session holds: input not yet framed and the lines of
+    /// an unfinished reply. Built only for the fuzz targets, which check that it stays bounded.
+    #[cfg(fuzzing)]
+    #[doc(hidden)]
+    pub fn buffered_input(&self) -> usize {
+        self.input.len() + self.decoder.buffered_text()
+    }
+
     fn queue_handle(&mut self) -> Result<Handle, Error> {
         if self.quit_queued || matches!(self.phase, Phase::Quitting | Phase::Closed) {
             return Err(Error::Closed);

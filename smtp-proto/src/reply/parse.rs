@@ -116,6 +116,12 @@ impl ReplyDecoder {
         !self.lines.is_empty()
     }
 
+    /// Returns the octets of text stored for the unfinished reply.
+    #[cfg(fuzzing)]
+    pub(crate) fn buffered_text(&self) -> usize {
+        self.lines.iter().map(Bytes::len).sum()
+    }
+
     fn decode_lines(&mut self, buf: &mut BytesMut) -> Result<Option<Reply>, ParseError> {
         loop {
             let Some(line) = self
