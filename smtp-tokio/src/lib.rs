@@ -67,6 +67,7 @@
 //!
 //! | Feature | Default | What it does |
 //! |---------|---------|--------------|
+//! | `server` | on | The embedded server of [`server`], for async test suites: STARTTLS or implicit TLS with a certificate made at start, AUTH against configured users, each message stored as a file. |
 //! | `tracing` | on | Logs connects, TLS upgrades, retries and errors through `tracing`, each event with the server address in its `server` field; the wire lines, AUTH payloads redacted and message content as an octet count, at `trace` level only. |
 #![forbid(unsafe_code)]
 
@@ -74,6 +75,8 @@ mod client;
 mod error;
 mod log;
 mod pool;
+#[cfg(feature = "server")]
+pub mod server;
 mod stream;
 
 pub use client::Client;

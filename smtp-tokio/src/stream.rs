@@ -12,8 +12,7 @@ use smtp_blocking::{Error as ClientError, Options, ServerAddress, TlsInfo, TlsSe
 use smtp_proto::client::TlsPolicy;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
+use tokio_rustls::{TlsConnector, TlsStream};
 
 use crate::error::Error;
 
@@ -93,7 +92,8 @@ impl Endpoint {
     }
 }
 
-/// The stream of one connection: plain, TLS after [`Transport::start_tls`], or closed.
+/// The stream of one connection: plain, TLS after [`Transport::start_tls`] (or
+/// `Transport::accept_tls` on the server side), or closed.
 pub(crate) enum Transport {
     Plain(Box<dyn Io>),
     Tls(Box<TlsStream<Box<dyn Io>>>),
@@ -147,8 +147,36 @@ impl Transport {
             .await
             .map_err(Error::from_io)?;
         let info = TlsInfo::of(stream.get_ref().1);
-        *self = Self::Tls(Box::new(stream));
+        *self = Self::Tls(Box::new(stream.into()));
         info.ok_or_else(|| Error::io(io::Error::other("TLS handshake ended without parameters")))
+    }
+
+    /// Runs the server side of the TLS handshake on the plain stream, within `timeout`, and
+    /// encrypts everything after it. On failure the transport is closed.
+    #[cfg(feature = "server")]
+    pub(crate) async fn accept_tls(
+        &mut self,
+        config: &std::sync::Arc<rustls::ServerConfig>,
+        timeout: Duration,
+    ) -> io::Result<TlsInfo> {
+        let Self::Plain(io) = std::mem::replace(self, Self::Closed) else {
+            return Err(io::Error::other(
+                "TLS was requested on a connection that is not plain text",
+            ));
+        };
+
+        let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
+        let stream = tokio::time::timeout(timeout, acceptor.accept(io))
+            .await
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("the TLS handshake timed out after {timeout:?}"),
+                )
+            })??;
+        let info = TlsInfo::of(stream.get_ref().1);
+        *self = Self::Tls(Box::new(stream.into()));
+        info.ok_or_else(|| io::Error::other("TLS handshake ended without parameters"))
     }
 
     /// Sends the TLS close_notify alert, if TLS is up, shuts the stream down and closes it.

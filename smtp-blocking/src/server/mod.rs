@@ -72,6 +72,7 @@
 mod certificate;
 mod connection;
 mod error;
+mod handler;
 mod store;
 
 use std::collections::HashMap;
@@ -81,13 +82,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rustls::ServerConfig;
-use smtp_proto::server::{Config, TlsMode};
+use smtp_proto::server::{Config, Session, TlsMode};
 use smtp_proto::{Mailbox, Mechanism, ReversePath, Secret};
 
 pub use error::Error;
+pub use handler::ConnectionHandler;
 
 use crate::log::{log_debug, log_info, log_warn};
 use crate::tls::TlsInfo;
@@ -173,20 +175,15 @@ impl Server {
         self
     }
 
+    /// Returns the address set by [`listen`](Self::listen).
+    pub fn listen_address(&self) -> SocketAddr {
+        self.listen
+    }
+
     /// Creates the folder, makes or reads the TLS certificate, binds the address and starts
     /// accepting connections on a thread of its own.
     pub fn start(&self) -> Result<RunningServer, Error> {
-        std::fs::create_dir_all(&self.folder).map_err(|source| Error::Folder {
-            path: self.folder.clone(),
-            source,
-        })?;
-        let store = Store::open(&self.folder)?;
-
-        let identity = match (&self.certificate, self.session.tls) {
-            (_, TlsMode::Unavailable) => None,
-            (Some((chain, key)), _) => Some(Identity::load(chain, key)?),
-            (None, _) => Some(Identity::generate(&self.folder, self.certificate_names())?),
-        };
+        let state = Arc::new(self.prepare()?);
         let listener = TcpListener::bind(self.listen).map_err(|source| Error::Bind {
             address: self.listen,
             source,
@@ -196,23 +193,11 @@ impl Server {
             source,
         })?;
 
-        let mut session = self.session.clone();
-        if session.auth_mechanisms.is_empty() && !self.users.is_empty() {
-            session.auth_mechanisms = vec![Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5];
-        }
         let shared = Arc::new(Shared {
-            session,
-            users: self.users.clone(),
-            tls: identity.as_ref().map(|identity| identity.config.clone()),
-            store,
-            on_delivery: self.on_delivery.clone(),
-            challenge_seed: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |elapsed| elapsed.as_nanos() as u64),
+            state,
             stopping: AtomicBool::new(false),
             connections: Mutex::new(HashMap::new()),
         });
-
         let accept_shared = shared.clone();
         let acceptor = std::thread::Builder::new()
             .name(format!("smtp-server {local_addr}"))
@@ -225,10 +210,46 @@ impl Server {
 
         Ok(RunningServer {
             local_addr,
-            folder: self.folder.clone(),
-            ca_file: identity.and_then(|identity| identity.ca_file),
             shared,
             acceptor: Some(acceptor),
+        })
+    }
+
+    /// Creates the folder and makes or reads the TLS certificate, without binding the address:
+    /// the part of [`start`](Self::start) that does not depend on how connections are served,
+    /// for an adapter with a connection loop of its own.
+    pub fn prepare(&self) -> Result<ServerState, Error> {
+        std::fs::create_dir_all(&self.folder).map_err(|source| Error::Folder {
+            path: self.folder.clone(),
+            source,
+        })?;
+        let store = Store::open(&self.folder)?;
+
+        let identity = match (&self.certificate, self.session.tls) {
+            (_, TlsMode::Unavailable) => None,
+            (Some((chain, key)), _) => Some(Identity::load(chain, key)?),
+            (None, _) => Some(Identity::generate(&self.folder, self.certificate_names())?),
+        };
+
+        let mut session = self.session.clone();
+        if session.auth_mechanisms.is_empty() && !self.users.is_empty() {
+            session.auth_mechanisms = vec![Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5];
+        }
+        let (tls, ca_file) = match identity {
+            Some(identity) => (Some(identity.config), identity.ca_file),
+            None => (None, None),
+        };
+        Ok(ServerState {
+            folder: self.folder.clone(),
+            ca_file,
+            session,
+            users: self.users.clone(),
+            tls,
+            store,
+            on_delivery: self.on_delivery.clone(),
+            challenge_seed: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_nanos() as u64),
         })
     }
 
@@ -273,8 +294,6 @@ impl fmt::Debug for Server {
 /// A server that accepts connections until [`stop`](Self::stop) is called or it is dropped.
 pub struct RunningServer {
     local_addr: SocketAddr,
-    folder: PathBuf,
-    ca_file: Option<PathBuf>,
     shared: Arc<Shared>,
     acceptor: Option<JoinHandle<Vec<JoinHandle<()>>>>,
 }
@@ -287,18 +306,18 @@ impl RunningServer {
 
     /// Returns the server's folder.
     pub fn folder(&self) -> &Path {
-        &self.folder
+        self.shared.state.folder()
     }
 
     /// Returns the folder the messages are stored in, `messages` under the server's folder.
     pub fn messages_folder(&self) -> &Path {
-        self.shared.store.messages()
+        self.shared.state.messages_folder()
     }
 
     /// Returns the PEM file of the CA that signed the generated certificate, for clients to
     /// trust; `None` without TLS or with [`Server::certificate_files`].
     pub fn ca_file(&self) -> Option<&Path> {
-        self.ca_file.as_deref()
+        self.shared.state.ca_file()
     }
 
     /// Stops accepting connections, closes the open ones and waits for their threads to end.
@@ -348,8 +367,7 @@ impl fmt::Debug for RunningServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RunningServer")
             .field("local_addr", &self.local_addr)
-            .field("folder", &self.folder)
-            .field("ca_file", &self.ca_file)
+            .field("state", &self.shared.state)
             .finish_non_exhaustive()
     }
 }
@@ -381,15 +399,76 @@ pub struct Delivery {
 /// The callback of [`Server::on_delivery`].
 type DeliveryHook = Arc<dyn Fn(&Delivery) + Send + Sync>;
 
-/// The state every connection thread of one server shares.
-pub(crate) struct Shared {
-    pub(crate) session: Config,
-    pub(crate) users: HashMap<String, Secret<String>>,
-    pub(crate) tls: Option<Arc<ServerConfig>>,
-    pub(crate) store: Store,
-    pub(crate) on_delivery: Option<DeliveryHook>,
+/// The state every connection of one started server shares: the session settings, the users,
+/// the TLS configuration, the message folder and the delivery hook. Made by
+/// [`Server::prepare`]; a connection loop hands it to each [`ConnectionHandler`].
+pub struct ServerState {
+    folder: PathBuf,
+    ca_file: Option<PathBuf>,
+    session: Config,
+    users: HashMap<String, Secret<String>>,
+    tls: Option<Arc<ServerConfig>>,
+    store: Store,
+    on_delivery: Option<DeliveryHook>,
     /// Mixed into each connection's id, so CRAM-MD5 challenges differ between servers.
-    pub(crate) challenge_seed: u64,
+    challenge_seed: u64,
+}
+
+impl ServerState {
+    /// Returns the server's folder.
+    pub fn folder(&self) -> &Path {
+        &self.folder
+    }
+
+    /// Returns the folder the messages are stored in, `messages` under the server's folder.
+    pub fn messages_folder(&self) -> &Path {
+        self.store.messages()
+    }
+
+    /// Returns the PEM file of the CA that signed the generated certificate; `None` without
+    /// TLS or with [`Server::certificate_files`].
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
+    }
+
+    /// Returns the rustls configuration for the handshakes; `None` with
+    /// [`TlsMode::Unavailable`].
+    pub fn tls_config(&self) -> Option<&Arc<ServerConfig>> {
+        self.tls.as_ref()
+    }
+
+    /// Returns the session settings, with the AUTH mechanisms filled in when users exist.
+    pub fn config(&self) -> &Config {
+        &self.session
+    }
+
+    /// Creates the session of a new connection; `connection_id` is unique per server, and the
+    /// CRAM-MD5 challenges are derived from it.
+    pub fn new_session(&self, connection_id: u64, now: Instant) -> Session {
+        let mut config = self.session.clone();
+        config.connection_id = connection_id ^ self.challenge_seed;
+        Session::new(config, now)
+    }
+}
+
+impl fmt::Debug for ServerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut users: Vec<&String> = self.users.keys().collect();
+        users.sort();
+        f.debug_struct("ServerState")
+            .field("folder", &self.folder)
+            .field("ca_file", &self.ca_file)
+            .field("session", &self.session)
+            .field("users", &users)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The state of the blocking server's threads: the server state, the stop flag and the open
+/// connections.
+struct Shared {
+    state: Arc<ServerState>,
     stopping: AtomicBool,
     /// A clone of each open connection's socket, to shut it down on stop.
     connections: Mutex<HashMap<u64, TcpStream>>,
@@ -444,7 +523,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) -> Vec<JoinHandle<(
         let spawned = std::thread::Builder::new()
             .name(format!("smtp-server {client}"))
             .spawn(move || {
-                connection::serve(tcp, client, id, &worker_shared);
+                connection::serve(tcp, client, id, &worker_shared.state);
                 worker_shared.lock_connections().remove(&id);
             });
         match spawned {
