@@ -394,24 +394,28 @@ impl Session {
         };
 
         // RFC 5321 section 3.8: 421 may be the reply to any command, and it ends the session.
-        if reply.code().value() == 421 && pending.expect != Expect::Quit {
+        // 221 only answers QUIT (RFC 5321 section 4.2.2); anywhere else the server is leaving.
+        let code = reply.code().value();
+        let answers_quit = matches!(
+            pending.expect,
+            Expect::Quit | Expect::Command(_, Verb::Quit) | Expect::Greeting
+        );
+        if (code == 421 && pending.expect != Expect::Quit) || (code == 221 && !answers_quit) {
+            // A single command still gets the server's reply as its result.
             if let Expect::Command(handle, _) | Expect::CommandData(handle) = pending.expect {
                 self.events.push_back(Event::CommandCompleted {
                     handle,
                     result: Ok(reply.clone()),
                 });
             }
-            self.abort(Error::ServiceClosing { reply });
-            return;
-        }
-        // 221 only answers QUIT (RFC 5321 section 4.2.2); anywhere else the server is leaving.
-        let answers_quit = matches!(
-            pending.expect,
-            Expect::Quit | Expect::Command(_, Verb::Quit) | Expect::Greeting
-        );
-        if reply.code().value() == 221 && !answers_quit {
-            let stage = pending.expect.stage();
-            self.abort(Error::UnexpectedReply { stage, reply });
+            let error = match code {
+                421 => Error::ServiceClosing { reply },
+                _ => Error::UnexpectedReply {
+                    stage: pending.expect.stage(),
+                    reply,
+                },
+            };
+            self.abort(error);
             return;
         }
 
