@@ -12,9 +12,37 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use smtp_proto::DataEncoder;
 
 fn main() {
+    // `--once NAME` copies (`memcpy`) or encodes (`plain`, `dots`, `bare-lf`) one body once and
+    // exits, for an instruction count under callgrind.
+    let arguments: Vec<String> = std::env::args().collect();
+    if let Some(position) = arguments.iter().position(|argument| argument == "--once") {
+        let name = arguments.get(position + 1).map_or("plain", String::as_str);
+        encode_once(name);
+        return;
+    }
+
     let mut criterion = Criterion::default().sample_size(20).configure_from_args();
     data_encoding(&mut criterion);
     criterion.final_summary();
+}
+
+/// Copies or encodes the body `name` once.
+fn encode_once(name: &str) {
+    let kind = match name {
+        "dots" => Line::DotEveryTenth,
+        "bare-lf" => Line::BareLf,
+        _ => Line::Crlf,
+    };
+    let body = body(BODY_SIZE, kind);
+    let mut out = BytesMut::with_capacity(BODY_SIZE * 2);
+    if name == "memcpy" {
+        out.extend_from_slice(black_box(&body));
+    } else {
+        let mut encoder = DataEncoder::new();
+        encoder.encode(black_box(&body), &mut out);
+        encoder.finish(&mut out);
+    }
+    black_box(&out);
 }
 
 fn data_encoding(c: &mut Criterion) {
