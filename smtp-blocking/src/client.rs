@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use smtp_proto::client::{Delivery, Envelope, Event, Handle, Session, TlsPolicy, TranscriptLine};
 use smtp_proto::command::Command;
-use smtp_proto::{Capabilities, PORT_SUBMISSION, PORT_SUBMISSIONS, Reply};
+use smtp_proto::{Capabilities, Reply};
 
 use crate::error::Error;
 use crate::log::{log_debug, log_info, log_trace, log_warn, trace_enabled};
@@ -193,11 +193,7 @@ impl Client {
         hook: Option<TranscriptHook>,
     ) -> Result<Self, Error> {
         let policy = options.session.tls;
-        let default_port = match policy {
-            TlsPolicy::Wrapper => PORT_SUBMISSIONS,
-            _ => PORT_SUBMISSION,
-        };
-        let address = ServerAddress::parse(server, default_port)?;
+        let address = ServerAddress::parse(server, ServerAddress::default_port(policy))?;
         let tls = match policy {
             TlsPolicy::None => None,
             _ => Some(TlsSetup::new(&options, &address.host)?),
@@ -206,7 +202,7 @@ impl Client {
             options.session.transcript = true;
         }
 
-        let tcp = address.connect(server, options.connect_timeout)?;
+        let tcp = address.connect(options.connect_timeout)?;
         log_info!("connected to {server}");
         // The session's data_block timeout is the write timeout, as Timeouts documents.
         let mut stream = Stream::new(tcp, options.session.timeouts.data_block)?;
@@ -408,7 +404,12 @@ impl Client {
             Ok(Received::Data(read)) => self.session.handle_input(&buffer[..read]),
             Ok(Received::Eof) => self.session.handle_eof(),
             Ok(Received::TimedOut) => self.session.handle_timeout(Instant::now()),
-            Err(error) => self.fail(error),
+            Err(error) => {
+                // The session decides what the lost connection means for each piece of work,
+                // such as an unknown outcome for a message whose data all went out.
+                self.fail(error);
+                self.session.handle_eof();
+            }
         }
     }
 

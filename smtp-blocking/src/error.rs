@@ -8,29 +8,31 @@ use std::path::PathBuf;
 ///
 /// The variants group by fault: the address or settings are wrong (`InvalidServer`,
 /// `InvalidTlsServerName`, `CaFile`), the network failed (`Resolve`, `Connect`, `Io`), the TLS
-/// layer failed (`Tls`, which includes a server certificate that did not verify), or the SMTP
-/// session failed (`Smtp`, carrying the server's reply where there was one).
+/// handshake failed (`Tls`, which includes a server certificate that did not verify), or the
+/// SMTP session failed (`Smtp`, carrying the server's reply where there was one).
 #[non_exhaustive]
 #[derive(Debug)]
 pub enum Error {
     /// The TCP connection could not be opened to any address of the server.
     Connect {
-        /// The server as given to [`Client::connect`](crate::Client::connect).
+        /// The host and port connected to, such as `mail.example.test:587` or `[::1]:587`.
         server: String,
         /// The error of the last address tried.
         source: io::Error,
     },
     /// The server's host name could not be resolved, or resolved to no address.
     Resolve {
-        /// The server as given to [`Client::connect`](crate::Client::connect).
+        /// The host and port to resolve, such as `mail.example.test:587`.
         server: String,
         /// The resolver's error.
         source: io::Error,
     },
-    /// Reading from or writing to the connection failed, or the TLS handshake timed out.
+    /// Reading from or writing to the connection failed, a TLS record after the handshake was
+    /// invalid, or the TLS handshake timed out.
     Io(io::Error),
-    /// The TLS layer failed: the certificate did not verify, the handshake failed, or the server
-    /// sent a record that is not valid TLS.
+    /// The TLS set-up failed, for implicit TLS or after STARTTLS: the certificate did not verify,
+    /// client and server share no protocol version or cipher suite, the server sent an alert, or
+    /// it answered the handshake with bytes that are not TLS, such as a clear-text SMTP greeting.
     Tls(rustls::Error),
     /// The CA file could not be read, or contains no usable certificate.
     CaFile {
@@ -50,18 +52,18 @@ pub enum Error {
 
 impl Error {
     /// Tells whether retrying the same work cannot succeed without a change: a 5xx reply, a
-    /// refused policy, a certificate that does not verify, or invalid settings.
+    /// refused policy, a failed TLS set-up, or invalid settings.
+    ///
+    /// Every [`Tls`](Self::Tls) error is permanent, because the same server answers the next
+    /// handshake the same way. A TLS handshake that timed out is an [`Io`](Self::Io) error and
+    /// transient.
     pub fn is_permanent(&self) -> bool {
         match self {
             Self::Smtp(error) => error.is_permanent(),
-            Self::Tls(error) => matches!(
-                error,
-                rustls::Error::InvalidCertificate(_)
-                    | rustls::Error::NoCertificatesPresented
-                    | rustls::Error::PeerIncompatible(_)
-                    | rustls::Error::UnsupportedNameType
-            ),
-            Self::CaFile { .. } | Self::InvalidServer(_) | Self::InvalidTlsServerName(_) => true,
+            Self::Tls(_)
+            | Self::CaFile { .. }
+            | Self::InvalidServer(_)
+            | Self::InvalidTlsServerName(_) => true,
             Self::Connect { .. } | Self::Resolve { .. } | Self::Io(_) => false,
         }
     }
@@ -84,9 +86,10 @@ impl Error {
         }
     }
 
-    /// Builds an equal error for a second caller; `io::Error` is not `Clone`, so its kind and
-    /// message are copied.
-    pub(crate) fn duplicate(&self) -> Self {
+    /// Builds an equal error for a second caller, such as every later call on a connection that
+    /// failed. `io::Error` is not `Clone`, so its kind and message are copied and its source is
+    /// dropped.
+    pub fn duplicate(&self) -> Self {
         let copy_io = |error: &io::Error| io::Error::new(error.kind(), error.to_string());
         match self {
             Self::Connect { server, source } => Self::Connect {
@@ -120,7 +123,7 @@ impl fmt::Display for Error {
                 write!(f, "failed to resolve the host of {server}: {source}")
             }
             Self::Io(error) => write!(f, "connection failed: {error}"),
-            Self::Tls(error) => write!(f, "TLS failed: {error}"),
+            Self::Tls(error) => write!(f, "TLS handshake failed: {error}"),
             Self::CaFile { path, source } => {
                 write!(f, "invalid CA file {}: {source}", path.display())
             }

@@ -11,8 +11,14 @@
 //! Mozilla's roots by default, against the platform store, or against a PEM file of private CA
 //! certificates ([`Roots`]).
 //!
-//! The crate also builds the `smtp-send` command-line tool, which sends one message (or the same
-//! one several times) and exits with a `sysexits` code.
+//! With the `cli` feature, the crate also builds the `smtp-send` command-line tool, which sends
+//! one message (or the same one several times) and exits with a `sysexits` code; with `server`
+//! too, `smtp-send --demo` sends one through the embedded server.
+//!
+//! With the `server` feature, [`server::Server`] is an embedded SMTP server for tests and
+//! demos: STARTTLS or implicit TLS with a certificate made at start, AUTH for configured users,
+//! and each accepted message stored as a file. With `cli` too, the `smtp-test-server` binary
+//! runs it from the command line.
 //!
 //! # Example
 //!
@@ -65,12 +71,16 @@
 //! | Feature | Default | What it does |
 //! |---------|---------|--------------|
 //! | `tracing` | on | Logs connects, TLS handshakes and errors with the server address through `tracing`; the wire lines, AUTH payloads redacted and message content as an octet count, at `trace` level. `smtp-send` prints them to stderr under `RUST_LOG`. |
+//! | `cli` | on | Builds the `smtp-send` binary and its dependencies (`clap`, `rpassword`, `gethostname`, `tracing-subscriber`). A library user turns it off with `default-features = false`. |
+//! | `server` | on | The embedded server [`server::Server`], which adds `rcgen` for its certificates; with `cli`, the `smtp-test-server` binary and `smtp-send --demo`. |
 #![forbid(unsafe_code)]
 
 mod client;
 mod error;
 mod log;
 mod options;
+#[cfg(feature = "server")]
+pub mod server;
 mod stream;
 mod tls;
 mod transcript;
@@ -78,10 +88,6 @@ mod transcript;
 pub use client::Client;
 pub use error::Error;
 pub use options::{Options, Roots};
-pub use tls::TlsInfo;
+pub use stream::ServerAddress;
+pub use tls::{TlsInfo, TlsSetup};
 pub use transcript::TranscriptText;
-
-/// Compiles the examples in the README as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;

@@ -1,4 +1,4 @@
-//! Connection settings of a [`Client`](crate::Client).
+//! Connection settings of a [`Client`](crate::Client), shared with other adapters.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,7 +22,8 @@ pub enum Roots {
 /// Connection settings of a [`Client`](crate::Client): the session settings of the core,
 /// certificate checks and the TCP connect timeout.
 ///
-/// Start from [`Options::default`] and change the fields you need.
+/// `smtp-tokio` takes the same options for its client and pool, so one configuration serves
+/// both adapters. Start from [`Options::default`] and change the fields you need.
 #[non_exhaustive]
 #[derive(Clone, Debug)]
 pub struct Options {

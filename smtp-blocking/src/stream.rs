@@ -1,18 +1,21 @@
 //! The connection: server address parsing, the TCP connect, and a stream that is plain TCP
 //! until a TLS handshake turns it into TLS.
 
+use std::fmt;
 use std::io::{self, Read as _, Write as _};
 use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs as _};
 use std::time::{Duration, Instant};
 
-use rustls::ClientConnection;
+use rustls::{ClientConnection, Connection};
+use smtp_proto::client::TlsPolicy;
+use smtp_proto::{PORT_SUBMISSION, PORT_SUBMISSIONS};
 
 use crate::error::Error;
 use crate::tls::{TlsInfo, TlsSetup};
 
 /// A server address split into host and port.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ServerAddress {
+pub struct ServerAddress {
     /// A DNS name or an IP address, without brackets.
     pub(crate) host: String,
     pub(crate) port: u16,
@@ -20,8 +23,8 @@ pub(crate) struct ServerAddress {
 
 impl ServerAddress {
     /// Parses `host`, `host:port`, `[ipv6]`, `[ipv6]:port` or a bare IPv6 address; a missing port
-    /// is `default_port`.
-    pub(crate) fn parse(server: &str, default_port: u16) -> Result<Self, Error> {
+    /// is `default_port`. Anything else is [`Error::InvalidServer`].
+    pub fn parse(server: &str, default_port: u16) -> Result<Self, Error> {
         let invalid = || Error::InvalidServer(server.to_owned());
         let parse_port = |port: &str| match port.parse::<u16>() {
             Ok(0) | Err(_) => Err(invalid()),
@@ -55,15 +58,34 @@ impl ServerAddress {
         })
     }
 
+    /// Returns the port for a server address without one: 465 under [`TlsPolicy::Wrapper`]
+    /// (implicit TLS, RFC 8314) and 587 otherwise (submission, RFC 6409).
+    pub fn default_port(policy: TlsPolicy) -> u16 {
+        match policy {
+            TlsPolicy::Wrapper => PORT_SUBMISSIONS,
+            _ => PORT_SUBMISSION,
+        }
+    }
+
+    /// Returns the host: a DNS name or an IP address, without brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Returns the port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// Resolves the address and opens a TCP connection to the first address that accepts, with
-    /// `TCP_NODELAY` on so each batch of commands leaves at once.
-    pub(crate) fn connect(&self, server: &str, timeout: Duration) -> Result<TcpStream, Error> {
+    /// `TCP_NODELAY` on so each batch of commands leaves at once. Errors name the host and port.
+    pub(crate) fn connect(&self, timeout: Duration) -> Result<TcpStream, Error> {
         let addresses: Vec<SocketAddr> = match self.host.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, self.port)],
             Err(_) => (self.host.as_str(), self.port)
                 .to_socket_addrs()
                 .map_err(|source| Error::Resolve {
-                    server: server.to_owned(),
+                    server: self.to_string(),
                     source,
                 })?
                 .collect(),
@@ -81,14 +103,25 @@ impl ServerAddress {
         }
         if addresses.is_empty() {
             return Err(Error::Resolve {
-                server: server.to_owned(),
+                server: self.to_string(),
                 source: last_error,
             });
         }
         Err(Error::Connect {
-            server: server.to_owned(),
+            server: self.to_string(),
             source: last_error,
         })
+    }
+}
+
+impl fmt::Display for ServerAddress {
+    /// Writes `host:port`, with the host in brackets when it is an IPv6 address.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
     }
 }
 
@@ -103,11 +136,12 @@ pub(crate) enum Received {
     TimedOut,
 }
 
-/// The connection to the server: plain TCP, or TLS over it after [`Stream::start_tls`].
+/// The connection to the peer: plain TCP, or TLS over it after [`Stream::start_tls`] (the client
+/// side) or `Stream::accept_tls` (the server side).
 #[derive(Debug)]
 pub(crate) struct Stream {
     tcp: TcpStream,
-    tls: Option<Box<ClientConnection>>,
+    tls: Option<Box<Connection>>,
     write_timeout: Duration,
 }
 
@@ -123,18 +157,37 @@ impl Stream {
         })
     }
 
-    /// Runs the TLS handshake on the socket, within `timeout`, and encrypts everything after it.
+    /// Runs the client side of the TLS handshake on the socket, within `timeout`, and encrypts
+    /// everything after it.
     pub(crate) fn start_tls(
         &mut self,
         setup: &TlsSetup,
         timeout: Duration,
     ) -> Result<TlsInfo, Error> {
-        let deadline = Instant::now() + timeout;
-        let mut connection =
-            ClientConnection::new(setup.config.clone(), setup.server_name.clone())?;
+        let connection = ClientConnection::new(setup.config.clone(), setup.server_name.clone())?;
+        self.handshake(connection.into(), timeout)
+    }
+
+    /// Runs the server side of the TLS handshake on the socket, within `timeout`, and encrypts
+    /// everything after it.
+    #[cfg(feature = "server")]
+    pub(crate) fn accept_tls(
+        &mut self,
+        config: &std::sync::Arc<rustls::ServerConfig>,
+        timeout: Duration,
+    ) -> Result<TlsInfo, Error> {
+        let connection = rustls::ServerConnection::new(config.clone())?;
+        self.handshake(connection.into(), timeout)
+    }
+
+    fn handshake(
+        &mut self,
+        mut connection: Connection,
+        timeout: Duration,
+    ) -> Result<TlsInfo, Error> {
+        let deadline = smtp_proto::timer::deadline_after(Instant::now(), timeout);
         // One poll_transmit buffer goes into the TLS layer with one write, whatever its size.
         connection.set_buffer_limit(None);
-
         while connection.is_handshaking() {
             let Some(remaining) = deadline.checked_duration_since(Instant::now()) else {
                 return Err(handshake_timed_out());
@@ -204,7 +257,9 @@ impl Stream {
                     | io::ErrorKind::ConnectionAborted
                     | io::ErrorKind::BrokenPipe
                     | io::ErrorKind::UnexpectedEof => return Ok(Received::Eof),
-                    _ => return Err(tls_or_io(error)),
+                    // An invalid record after the handshake is a broken connection, not a
+                    // failed TLS set-up: it stays an I/O error, with the TLS error inside.
+                    _ => return Err(Error::Io(error)),
                 },
             }
         }
@@ -245,7 +300,7 @@ impl Stream {
     /// Reads plaintext from a TLS connection: decrypted data already buffered, or else the next
     /// records from the socket. `Data(0)` means records arrived that carried no plaintext.
     fn read_tls(
-        connection: &mut ClientConnection,
+        connection: &mut Connection,
         tcp: &mut TcpStream,
         buf: &mut [u8],
     ) -> io::Result<Received> {
@@ -272,7 +327,7 @@ impl Stream {
     }
 }
 
-/// Turns an I/O error from rustls into [`Error::Tls`] when a TLS error is inside it.
+/// Turns an I/O error from the TLS handshake into [`Error::Tls`] when a TLS error is inside it.
 fn tls_or_io(error: io::Error) -> Error {
     match error
         .get_ref()
@@ -353,11 +408,32 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let address = ServerAddress::parse(&format!("127.0.0.1:{port}"), 587).unwrap();
 
-        let tcp = address
-            .connect("test server", Duration::from_secs(5))
-            .unwrap();
+        let tcp = address.connect(Duration::from_secs(5)).unwrap();
         let stream = Stream::new(tcp, Duration::from_secs(5)).unwrap();
 
         assert!(stream.tcp().nodelay().unwrap());
+    }
+
+    #[test]
+    fn connect_error_names_default_port() {
+        let cases = [
+            ("bare IPv6", "::1", "[::1]"),
+            ("IPv4", "127.0.0.1", "127.0.0.1"),
+        ];
+        for (label, server, host) in cases {
+            // A port that was just free: nothing listens on it once the listener is dropped.
+            let port = TcpListener::bind((host.trim_matches(['[', ']']), 0))
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let address = ServerAddress::parse(server, port).unwrap();
+
+            let error = address.connect(Duration::from_secs(5)).unwrap_err();
+
+            let text = error.to_string();
+            let expected = format!("failed to connect to {host}:{port}: ");
+            assert!(text.starts_with(&expected), "{label}: {text}");
+        }
     }
 }

@@ -10,8 +10,8 @@ use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
-    CipherSuite, ClientConfig, ClientConnection, DigitallySignedStruct, ProtocolVersion,
-    RootCertStore, SignatureScheme,
+    CipherSuite, ClientConfig, CommonState, DigitallySignedStruct, ProtocolVersion, RootCertStore,
+    SignatureScheme,
 };
 
 use crate::error::Error;
@@ -28,8 +28,9 @@ pub struct TlsInfo {
 }
 
 impl TlsInfo {
-    /// Reads the negotiated parameters of a connection whose handshake is complete.
-    pub(crate) fn of(connection: &ClientConnection) -> Option<Self> {
+    /// Reads the negotiated parameters of a client or server connection whose handshake is
+    /// complete; `None` while it is still handshaking.
+    pub fn of(connection: &CommonState) -> Option<Self> {
         Some(Self {
             protocol_version: connection.protocol_version()?,
             cipher_suite: connection.negotiated_cipher_suite()?.suite(),
@@ -49,10 +50,14 @@ impl fmt::Display for TlsInfo {
     }
 }
 
-/// Everything a TLS handshake needs: the shared rustls configuration and the name the server
-/// certificate must match.
+/// Everything a TLS handshake needs: the rustls configuration with the ring provider and the
+/// trust anchors of [`Options::roots`], and the name the server certificate must match.
+///
+/// [`Client`](crate::Client) builds one per connection. Other adapters over the same
+/// [`Options`], such as `smtp-tokio`, build it once and share it between connections, so they
+/// read a CA file or the platform store once.
 #[derive(Debug, Clone)]
-pub(crate) struct TlsSetup {
+pub struct TlsSetup {
     pub(crate) config: Arc<ClientConfig>,
     pub(crate) server_name: ServerName<'static>,
 }
@@ -60,7 +65,7 @@ pub(crate) struct TlsSetup {
 impl TlsSetup {
     /// Builds the configuration from the options; `host` is the host part of the server address,
     /// used as the server name unless [`Options::tls_server_name`] is set.
-    pub(crate) fn new(options: &Options, host: &str) -> Result<Self, Error> {
+    pub fn new(options: &Options, host: &str) -> Result<Self, Error> {
         let name = options.tls_server_name.as_deref().unwrap_or(host);
         let server_name = ServerName::try_from(name.to_owned())
             .map_err(|_| Error::InvalidTlsServerName(name.to_owned()))?;
@@ -85,6 +90,16 @@ impl TlsSetup {
             config: Arc::new(config),
             server_name,
         })
+    }
+
+    /// Returns the rustls client configuration.
+    pub fn config(&self) -> &Arc<ClientConfig> {
+        &self.config
+    }
+
+    /// Returns the name the server certificate must be valid for.
+    pub fn server_name(&self) -> &ServerName<'static> {
+        &self.server_name
     }
 }
 

@@ -26,8 +26,9 @@ use nom::{IResult, Parser};
 /// A domain name is a sequence of labels separated by single dots. A label contains letters,
 /// digits and hyphens, starts and ends with a letter or digit, and is at most 63 octets long. The
 /// whole name is at most 255 octets (RFC 5321 section 4.5.3.1.2). Labels may also contain
-/// non-ASCII characters (U-labels, RFC 6531 section 3.3), which are kept as UTF-8 and never
-/// converted to punycode. An address literal is `[192.0.2.1]` or `[IPv6:2001:db8::1]`
+/// non-ASCII characters (U-labels, RFC 6531 section 3.3), which are kept as UTF-8; they must be
+/// valid under IDNA (UTS 46 processing, RFC 5891), and [`Domain::to_ascii`] gives their A-labels
+/// for a server without SMTPUTF8. An address literal is `[192.0.2.1]` or `[IPv6:2001:db8::1]`
 /// (RFC 5321 section 4.1.3).
 ///
 /// The text is kept as written, so two domains that differ only in letter case are not equal.
@@ -36,13 +37,12 @@ pub struct Domain(String);
 
 impl Domain {
     /// Parses a domain name or address literal.
-    ///
-    /// TODO: U-labels are checked only for control characters and whitespace, not against
-    /// IDNA2008 (RFC 5891), and their length is counted in UTF-8 octets; [`Domain::to_ascii`]
-    /// runs the full IDNA check, so parsing could call it to close the gap.
     pub fn parse(domain: &str) -> Result<Self, AddressError> {
+        // NOTE: the length limits count UTF-8 octets of U-labels, not the octets of their
+        // A-labels, so a long internationalised name may still be too long as A-labels.
         check_text(domain)
             .and_then(|()| validate_domain(domain))
+            .and_then(|()| validate_idna(domain))
             .map_err(|fault| fault.into_error("domain", domain))?;
 
         Ok(Self(domain.to_owned()))
@@ -497,6 +497,28 @@ impl AddressErrorKind {
             Self::ArgumentTooLong => "shorten the argument to at most 505 octets",
         }
     }
+}
+
+/// Checks that a non-ASCII domain is valid IDNA and already in its normal form: converting it to
+/// A-labels and back gives the same name, apart from letter case. A character that IDNA maps
+/// away, such as a soft hyphen, would make two spellings of one name, so it is rejected.
+fn validate_idna(domain: &str) -> Result<(), Fault> {
+    if domain.is_ascii() || domain.starts_with('[') {
+        return Ok(());
+    }
+
+    let invalid = || {
+        Fault::new(
+            AddressErrorKind::InvalidDomain,
+            "it is not a valid internationalised domain name (IDNA)",
+        )
+    };
+    let ascii = idna::domain_to_ascii(domain).map_err(|_| invalid())?;
+    let (unicode, result) = idna::domain_to_unicode(&ascii);
+    if result.is_err() || unicode != domain.to_lowercase() {
+        return Err(invalid());
+    }
+    Ok(())
 }
 
 /// The reason a value is invalid, before it is tied to the value and the kind of item it was
@@ -1496,6 +1518,20 @@ mod tests {
             let error = XText::decode(encoded).unwrap_err();
             assert_eq!(error.kind(), kind, "{label}: {error}");
             assert_eq!(error.value(), encoded, "{label}");
+        }
+    }
+
+    #[test]
+    fn domain_idna_normal_form() {
+        let cases = [
+            ("u-label", "bücher.example", true),
+            ("upper-case u-label", "Bücher.example", true),
+            ("soft hyphen mapped away", "exa\u{ad}mple.test", false),
+            ("invalid label", "xn--a\u{e4}.example", false),
+        ];
+
+        for (label, domain, valid) in cases {
+            assert_eq!(Domain::parse(domain).is_ok(), valid, "{label}: {domain:?}");
         }
     }
 }

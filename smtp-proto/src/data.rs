@@ -162,6 +162,7 @@ impl Default for DataEncoder {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BodyInfo {
     size: u64,
+    longest_line: usize,
     eight_bit: bool,
     nul: bool,
 }
@@ -171,8 +172,10 @@ impl BodyInfo {
     pub fn scan(body: &[u8]) -> Self {
         // Every bare CR and bare LF grows by one octet when it becomes CRLF.
         let mut size = body.len() as u64;
+        let mut longest_line = 0;
         let mut rest = body;
         while let Some(end) = find_line_end(rest) {
+            longest_line = longest_line.max(end);
             let (_, line_end) = rest.split_at(end);
             rest = match line_end {
                 [CR, LF, tail @ ..] => tail,
@@ -191,9 +194,16 @@ impl BodyInfo {
 
         Self {
             size,
+            longest_line: longest_line.max(rest.len()),
             eight_bit: !body.is_ascii(),
             nul: body.contains(&0),
         }
+    }
+
+    /// Returns the length of the longest line in octets, without its line end. RFC 5321 section
+    /// 4.5.3.1.6 allows 998 in text sent with DATA or as 7bit or 8bit MIME.
+    pub const fn longest_line(&self) -> usize {
+        self.longest_line
     }
 
     /// Returns whether any octet is 0x80 or above, so the body needs `BODY=8BITMIME` (RFC 6152)
@@ -831,6 +841,22 @@ mod tests {
             assert_eq!(info.size(), size, "{label}: size");
             assert_eq!(info.is_eight_bit(), eight_bit, "{label}: eight bit");
             assert_eq!(info.has_nul(), nul, "{label}: nul");
+        }
+    }
+
+    #[test]
+    fn body_info_longest_line() {
+        let long = [b'x'; 1200];
+        let cases: [(&str, &[u8], usize); 5] = [
+            ("empty", b"", 0),
+            ("one line without end", b"abc", 3),
+            ("longest in the middle", b"a\r\nbcdef\r\ngh\r\n", 5),
+            ("bare line ends", b"ab\ncde\rf", 3),
+            ("long last line", &long, 1200),
+        ];
+
+        for (label, body, longest) in cases {
+            assert_eq!(BodyInfo::scan(body).longest_line(), longest, "{label}");
         }
     }
 

@@ -3,7 +3,8 @@
 use std::error::Error;
 use std::fmt;
 
-/// Bytes from the peer that break the SMTP grammar (RFC 5321 section 4.2) or a configured limit.
+/// Bytes from the peer that break the SMTP grammar of replies or commands (RFC 5321 sections 4.1
+/// and 4.2) or a configured limit.
 ///
 /// The error is opaque: it carries a [`ParseErrorKind`] and the byte offset at which the problem
 /// was found. A [`ReplyDecoder`](crate::ReplyDecoder) counts the offset from the first byte it
@@ -71,6 +72,25 @@ pub enum ParseErrorKind {
     InvalidText,
     /// A line ends with a bare LF while only CRLF is accepted (RFC 5321 section 2.3.8).
     BareLineFeed,
+    /// A command line does not end with CRLF, or the input holds more than one line.
+    MissingLineEnd,
+    /// The command verb is not one of RFC 5321 section 4.1.1 or its extensions.
+    UnknownCommand,
+    /// The text after the verb does not follow the grammar of the command.
+    InvalidArguments,
+    /// The path of MAIL or RCPT is not `<mailbox>` (RFC 5321 section 4.1.2).
+    InvalidPath,
+    /// A MAIL or RCPT parameter has an invalid value, a value it does not take, or appears
+    /// twice (RFC 5321 section 4.1.2).
+    InvalidParameter,
+    /// A parameter of RCPT appears on MAIL or the other way round, or ORCPT names an address
+    /// type other than `rfc822` (RFC 3461 section 4.2).
+    UnsupportedParameter,
+    /// An octet above 127 where the grammar allows only ASCII, or bytes that are not UTF-8 where
+    /// RFC 6531 section 3.3 allows UTF-8.
+    InvalidUtf8,
+    /// A SASL response is not valid base64 (RFC 4954 section 4).
+    InvalidBase64,
 }
 
 impl fmt::Display for ParseErrorKind {
@@ -89,6 +109,17 @@ impl fmt::Display for ParseErrorKind {
             Self::EmptyLine => "empty line where a reply line was expected",
             Self::InvalidText => "control character in reply text",
             Self::BareLineFeed => "line ends with a bare LF, expected CRLF",
+            Self::MissingLineEnd => "expected one command line ending in CRLF",
+            Self::UnknownCommand => "unknown command verb",
+            Self::InvalidArguments => "invalid command arguments",
+            Self::InvalidPath => "invalid path, expected <local-part@domain>",
+            Self::InvalidParameter => "invalid or duplicate MAIL or RCPT parameter",
+            Self::UnsupportedParameter => "parameter not supported on this command",
+            Self::InvalidUtf8 => {
+                "non-ASCII octet outside an address or parameter value, or \
+                 invalid UTF-8"
+            }
+            Self::InvalidBase64 => "SASL response is not valid base64",
         };
         f.write_str(message)
     }

@@ -59,8 +59,22 @@
 //! | SIZE | RFC 1870 |
 //! | 8BITMIME | RFC 6152 |
 //! | SMTPUTF8 | RFC 6531 |
+//! | CHUNKING (BDAT), BINARYMIME | RFC 3030 |
+//! | DSN | RFC 3461 |
+//! | REQUIRETLS | RFC 8689 |
+//! | LMTP | RFC 2033 |
+//! | Internationalised domains as A-labels | RFC 5891 |
 //! | DATA transparency and end of data | RFC 5321 sections 4.5.2 and 4.1.1.4 |
 //! | Timeouts | RFC 5321 section 4.5.3.2 |
+//!
+//! With the `server` feature, `server::Session` is the other side: it reads commands (parsed
+//! by `Command::parse`), replies, and asks the application about greetings, AUTH, senders,
+//! recipients and messages through `server::Event`s. The crate's own tests run the
+//! client against it in memory.
+//!
+//! | Cargo feature | Default | What it adds |
+//! |---|---|---|
+//! | `server` | off | The server session and the command parser |
 //!
 //! The [`manual`] module lists what is not supported and what the client guarantees against
 //! hostile servers.
@@ -77,6 +91,8 @@ mod line;
 pub mod manual;
 pub mod reply;
 pub mod secret;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod timer;
 
 pub use address::{AddressError, Domain, Mailbox, ReversePath, XText};

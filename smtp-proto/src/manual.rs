@@ -14,8 +14,10 @@
 //!   [`Error::MessageTooLarge`](crate::client::Error::MessageTooLarge).
 //! - 8BITMIME (RFC 6152): `BODY=8BITMIME` on MAIL when the content has an octet above 0x7F;
 //!   without the extension such a message fails before MAIL.
-//! - SMTPUTF8 (RFC 6531): the MAIL parameter when an address or a header field is not ASCII;
-//!   without the extension such a message fails before MAIL, and addresses are never altered.
+//! - SMTPUTF8 (RFC 6531): the MAIL parameter when an address or a header field is not ASCII.
+//!   Without the extension, internationalised domains go as their A-labels (the EHLO name
+//!   always does), and a message with a non-ASCII local part or header field fails before MAIL;
+//!   local parts are never altered.
 //! - STARTTLS (RFC 3207) and AUTH (RFC 4954), run by the session as configured.
 //! - CHUNKING (RFC 3030): BDAT in chunks of
 //!   [`Config::bdat_chunk_size`](crate::client::Config::bdat_chunk_size), no dot-stuffing, the
@@ -34,7 +36,9 @@
 //! - ORCPT for a non-ASCII address (the `utf-8` address type of RFC 6533).
 //! - A non-ASCII local part for a server without SMTPUTF8: the message fails, because changing
 //!   the local part would change the mailbox. Domains go as A-labels then.
-//! - The server side of the protocol.
+//! - On the server side (feature `server`): source routes are read and dropped; ORCPT with an
+//!   address type other than `rfc822` gets 555; VRFY always gets 252 and EXPN 502; SASL
+//!   mechanisms beyond PLAIN, LOGIN, CRAM-MD5, XOAUTH2 and OAUTHBEARER are not offered.
 //!
 //! # Security
 //!
@@ -64,6 +68,12 @@
 //!   [`ReplyLimits`](crate::ReplyLimits), so a hostile server cannot make the client buffer
 //!   without limit; malformed replies end the session with
 //!   [`Error::Parse`](crate::client::Error::Parse).
+//! - Server side: commands are framed under 512 octets and SASL lines under 12288 before any
+//!   parsing; commands pipelined behind STARTTLS are discarded unread; only `CRLF.CRLF` ends
+//!   DATA, and a message with a bare CR or LF is rejected with `550 5.6.0` by default
+//!   (`server::BareLineEnds`); a rejected BDAT chunk is still read to
+//!   its announced end, and a BDAT whose size cannot be read closes the connection, so chunk
+//!   octets are never run as commands.
 //! - A message whose data all went out but whose reply never came is reported as
 //!   [`Error::OutcomeUnknown`](crate::client::Error::OutcomeUnknown), which is neither
 //!   permanent nor transient: retrying may deliver it twice.

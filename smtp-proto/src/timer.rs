@@ -1,6 +1,6 @@
 //! Reply deadlines, RFC 5321 section 4.5.3.2.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long the client waits for each reply, and for the server to take each block of message
 /// data.
@@ -20,8 +20,8 @@ pub struct Timeouts {
     pub rcpt: Duration,
     /// The 354 reply to DATA (section 4.5.3.2.4): 2 minutes.
     pub data_initiation: Duration,
-    /// Each write of message data (section 4.5.3.2.5): 3 minutes. The core never sees a write
-    /// complete, so adapters use this as their write timeout.
+    /// Each write of message data (section 4.5.3.2.5): 3 minutes. The core does not perform
+    /// writes, so adapters use this as their write timeout.
     pub data_block: Duration,
     /// The reply after the end-of-data line (section 4.5.3.2.6): 10 minutes.
     pub data_termination: Duration,
@@ -60,6 +60,16 @@ impl Timeouts {
             quit: timeout,
         }
     }
+}
+
+/// Returns `now + timeout`, or a time about a century away when the sum does not fit in an
+/// `Instant`, so a huge configured timeout means "no deadline" instead of a panic.
+pub fn deadline_after(now: Instant, timeout: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(CENTURY))
+        .unwrap_or(now)
 }
 
 #[cfg(test)]

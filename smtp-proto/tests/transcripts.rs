@@ -268,6 +268,12 @@ fn run(script: &str, feed: Feed) -> Result<Run, String> {
                             value.split_once(':').unwrap_or((value, "s3cret-example"));
                         config.credentials = Some(Credentials::password(user, password));
                     }
+                    "oauth" => {
+                        let (user, token) = value
+                            .split_once(':')
+                            .ok_or_else(|| format!("line {number}: oauth=USER:TOKEN"))?;
+                        config.credentials = Some(Credentials::oauth2(user, token));
+                    }
                     "mechanism" => config.mechanism = Some(Mechanism::from_name(value)),
                     "insecure_auth" => config.allow_insecure_auth = value == "yes",
                     "pipelining" => config.pipelining = value == "yes",
@@ -285,6 +291,11 @@ fn run(script: &str, feed: Feed) -> Result<Run, String> {
                             .map_err(|_| format!("line {number}: bad bdat_chunk {value}"))?;
                     }
                     "lmtp" => config.lmtp = value == "yes",
+                    "reject_long_lines" => config.reject_long_lines = value == "yes",
+                    "ehlo" => {
+                        config.ehlo_name =
+                            Domain::parse(value).map_err(|e| format!("line {number}: {e}"))?;
+                    }
                     "chunking" => config.chunking = value == "yes",
                     "chunk" => {
                         config.max_transmit_chunk = value

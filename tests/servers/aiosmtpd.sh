@@ -13,7 +13,8 @@
 # STATE is ${SMTP_TEST_STATE:-/tmp/smtp-proto-test}; the server's files are under
 # $STATE/aiosmtpd, its messages in $STATE/aiosmtpd/messages/new and its log in
 # $STATE/aiosmtpd/server.log. It listens on one port on 127.0.0.1 chosen by the kernel and offers
-# STARTTLS, then AUTH PLAIN, LOGIN, CRAM-MD5, XOAUTH2 and OAUTHBEARER; MAIL needs AUTH.
+# STARTTLS, then AUTH PLAIN, LOGIN, CRAM-MD5, XOAUTH2 and OAUTHBEARER; MAIL needs AUTH. A running
+# server started before this script or aiosmtpd_server.py last changed is restarted.
 set -euo pipefail
 
 # shellcheck source=common.sh
@@ -34,11 +35,12 @@ OAUTH_TOKEN=ya29.test-token-for-alice
 
 start() {
     lock_state aiosmtpd
-    if is_running && [[ -s $ENV_FILE ]]; then
+    if is_running && [[ -s $ENV_FILE && $ENV_FILE -nt $SERVER_SCRIPT &&
+        $ENV_FILE -nt ${BASH_SOURCE[0]} ]]; then
         print_env "$ENV_FILE"
         return
     fi
-    # Running without an env file: the port is unknown, so start afresh.
+    # Running without an env file, or started from older scripts: start afresh.
     stop_server
 
     if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
@@ -87,7 +89,9 @@ start() {
 }
 
 install_dependencies() {
-    python3 -m pip install --quiet "aiosmtpd==$AIOSMTPD_VERSION" >&2
+    # As root, pip warns on every run that it may conflict with the system package manager. CI
+    # runs as root and accepts that, so the warning is noise there.
+    python3 -m pip install --quiet --root-user-action=ignore "aiosmtpd==$AIOSMTPD_VERSION" >&2
 }
 
 stop() {

@@ -2,7 +2,8 @@
 
 Started by aiosmtpd.sh. The server offers STARTTLS and, only after TLS, AUTH with PLAIN, LOGIN,
 CRAM-MD5, XOAUTH2 and OAUTHBEARER. MAIL needs a successful AUTH. It accepts every recipient except
-reject@example.test (550) and tempfail@example.test (450).
+reject@example.test (550), tempfail@example.test (450) and closing@example.test (421, with the
+connection left open, unlike a server that closes after 421).
 
 Each message is stored Maildir-style: written to FOLDER/tmp/NAME, then renamed to FOLDER/new/NAME,
 holding the bytes received after DATA with dot-stuffing removed and nothing added. Before that
@@ -34,6 +35,7 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, auth_mechani
 
 REJECTED_RECIPIENT = "reject@example.test"
 DEFERRED_RECIPIENT = "tempfail@example.test"
+CLOSING_RECIPIENT = "closing@example.test"
 MESSAGE_SIZE_LIMIT = 10 * 1024 * 1024
 HOSTNAME = "sink.example.test"
 
@@ -80,6 +82,8 @@ class Handler:
             return f"550 5.1.1 <{address}>: recipient rejected by the test server"
         if address.lower() == DEFERRED_RECIPIENT:
             return f"450 4.2.0 <{address}>: recipient deferred by the test server"
+        if address.lower() == CLOSING_RECIPIENT:
+            return f"421 4.3.2 <{address}>: the test server claims to be closing"
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         if not hasattr(envelope, "rcpt_parameters"):

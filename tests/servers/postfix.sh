@@ -3,7 +3,8 @@
 #
 # Usage: postfix.sh install|start|stop|status|env
 #
-#   install installs Debian's Postfix, Cyrus SASL and OpenSSL packages (as root).
+#   install installs Debian's Postfix, Cyrus SASL and OpenSSL packages (as root), unless the
+#           programs and the CRAM-MD5 module that packages_installed checks are all present.
 #   start   runs `install` if a program is missing, writes the instance's files under
 #           $STATE/postfix and starts it, unless it already runs; then prints `env`.
 #   stop    stops this instance only.
@@ -11,15 +12,24 @@
 #   env     prints the KEY=value lines that describe the running instance.
 #
 # STATE is ${SMTP_TEST_STATE:-/tmp/smtp-proto-test}. The instance has its own config, queue and
-# data directories and listens only on three ports on 127.0.0.1 picked at start:
+# data directories and listens only on four ports on 127.0.0.1 picked at start (a fifth free port,
+# the relay port, is picked for the server that relayed mail goes to):
 #
-#   submission  STARTTLS offered; AUTH (PLAIN, LOGIN, CRAM-MD5, ...) offered only after TLS
-#   plain       neither STARTTLS nor AUTH
-#   smtps       implicit TLS, AUTH
+#   submission     STARTTLS offered; AUTH (PLAIN, LOGIN, CRAM-MD5, ...) offered only after TLS
+#   plain          neither STARTTLS nor AUTH
+#   smtps          implicit TLS, AUTH
+#   short-timeout  STARTTLS offered, no AUTH; smtpd_timeout of SHORT_TIMEOUT seconds, so a
+#                  connection idle for longer gets 421 and is closed
+#
+# A running instance started before this script last changed is restarted with the new
+# configuration.
 #
 # Each recipient in example.test goes to the Maildir $STATE/postfix/Maildir, except
-# reject@example.test (550 at RCPT) and tempfail@example.test (450 at RCPT). Nothing is relayed
-# and nothing is looked up in DNS. Postfix prepends Return-Path, X-Original-To, Delivered-To and
+# reject@example.test (550 at RCPT), tempfail@example.test (450 at RCPT) and closing@example.test
+# (421 at RCPT, then Postfix closes the connection). Mail for relay.example.test is relayed over
+# SMTP, with STARTTLS when offered, to 127.0.0.1 on the relay port, where a test runs the server
+# that receives it; Postfix retries a deferred message within a few seconds. Nothing else is
+# relayed and nothing is looked up in DNS. Postfix prepends Return-Path, X-Original-To, Delivered-To and
 # Received and leaves the rest of the message as received, with lines ending in LF on disk.
 # The log is $STATE/postfix/log/maillog.
 set -euo pipefail
@@ -38,14 +48,17 @@ LOG_FILE=$DIR/log/maillog
 ENV_FILE=$DIR/env
 
 DOMAIN=example.test
+RELAY_DOMAIN=relay.example.test
 SASL_USER=alice
 SASL_LOGIN=$SASL_USER@$DOMAIN
 SASL_PASSWORD=wonderland-7
 MESSAGE_SIZE_LIMIT=10485760
+SHORT_TIMEOUT=2
+SCRIPT=${BASH_SOURCE[0]}
 
 start() {
     lock_state postfix
-    if is_running && [[ -s $ENV_FILE ]]; then
+    if is_running && [[ -s $ENV_FILE && $ENV_FILE -nt $SCRIPT ]]; then
         print_env "$ENV_FILE"
         return
     fi
@@ -59,12 +72,12 @@ start() {
     fi
     ensure_certificates
     if is_running; then
-        # Running without an env file: the ports are unknown, so start afresh.
+        # Running without an env file, or configured by an older script: start afresh.
         postfix -c "$CONFIG_DIR" stop >&2
     fi
 
     local ports
-    read -r -a ports <<<"$(free_ports 3)"
+    read -r -a ports <<<"$(free_ports 5)"
     write_config "${ports[@]}"
     write_sasl
     prepare_directories
@@ -73,7 +86,7 @@ start() {
         echo "postfix failed to start; see $LOG_FILE" >&2
         exit 1
     fi
-    if ! wait_for_ports "${ports[@]}"; then
+    if ! wait_for_ports "${ports[@]:0:4}"; then
         echo "postfix started but does not listen; see $LOG_FILE" >&2
         exit 1
     fi
@@ -82,6 +95,10 @@ start() {
         "SMTP_POSTFIX_SUBMISSION_PORT=${ports[0]}" \
         "SMTP_POSTFIX_PLAIN_PORT=${ports[1]}" \
         "SMTP_POSTFIX_SMTPS_PORT=${ports[2]}" \
+        "SMTP_POSTFIX_SHORT_TIMEOUT_PORT=${ports[3]}" \
+        "SMTP_POSTFIX_SHORT_TIMEOUT_SECONDS=$SHORT_TIMEOUT" \
+        "SMTP_POSTFIX_RELAY_PORT=${ports[4]}" \
+        "SMTP_POSTFIX_RELAY_DOMAIN=$RELAY_DOMAIN" \
         "SMTP_POSTFIX_CA_FILE=$CA_FILE" \
         "SMTP_POSTFIX_USER=$SASL_LOGIN" \
         "SMTP_POSTFIX_PASSWORD=$SASL_PASSWORD" \
@@ -113,6 +130,10 @@ packages_installed() {
 # /etc/postfix without main.cf, so no system instance starts. A system instance found running
 # afterwards was started by this install and is stopped.
 install_dependencies() {
+    # When every program is present, apt-get does not run at all, not even `apt-get update`.
+    if packages_installed; then
+        return
+    fi
     if [[ $EUID -ne 0 ]]; then
         echo "installing Postfix needs root: run '$0 install' as root" >&2
         exit 1
@@ -127,7 +148,7 @@ install_dependencies() {
 }
 
 write_config() {
-    local submission_port=$1 plain_port=$2 smtps_port=$3
+    local submission_port=$1 plain_port=$2 smtps_port=$3 short_timeout_port=$4 relay_port=$5
     local nobody_uid nobody_gid
     nobody_uid=$(id -u nobody)
     nobody_gid=$(id -g nobody)
@@ -161,6 +182,16 @@ default_transport = error:this test instance relays nothing
 relay_transport = error:this test instance relays nothing
 local_transport = error:this test instance delivers nothing locally
 
+# Only $RELAY_DOMAIN is relayed, to the test's server on the relay port. A message deferred
+# because that server was not up yet is retried within about a second.
+relay_domains = $RELAY_DOMAIN
+transport_maps = texthash:$CONFIG_DIR/transport
+smtp_tls_security_level = may
+smtp_tls_loglevel = 1
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+
 # Every recipient in $DOMAIN goes to one Maildir, delivered as nobody.
 virtual_mailbox_domains = $DOMAIN
 virtual_mailbox_base = $DIR
@@ -192,12 +223,17 @@ smtpd_tls_security_level = none
 smtpd_sasl_auth_enable = no
 EOF
 
+    cat >"$CONFIG_DIR/transport" <<EOF
+$RELAY_DOMAIN smtp:[127.0.0.1]:$relay_port
+EOF
+
     cat >"$CONFIG_DIR/recipient_access" <<EOF
 reject@$DOMAIN 550 5.1.1 <reject@$DOMAIN>: recipient rejected by the test instance
 tempfail@$DOMAIN 450 4.2.0 <tempfail@$DOMAIN>: recipient deferred by the test instance
+closing@$DOMAIN 421 4.3.2 <closing@$DOMAIN>: the test instance closes the connection
 EOF
 
-    # The three listeners, then Postfix's own services, none of them chrooted.
+    # The four listeners, then Postfix's own services, none of them chrooted.
     cat >"$CONFIG_DIR/master.cf" <<EOF
 # service type  private unpriv  chroot  wakeup  maxproc command
 127.0.0.1:$submission_port inet n - n - - smtpd
@@ -211,6 +247,10 @@ EOF
   -o smtpd_tls_wrappermode=yes
   -o smtpd_tls_security_level=encrypt
   -o smtpd_sasl_auth_enable=yes
+127.0.0.1:$short_timeout_port inet n - n - - smtpd
+  -o syslog_name=postfix-test/short-timeout
+  -o smtpd_tls_security_level=may
+  -o smtpd_timeout=${SHORT_TIMEOUT}s
 pickup unix n - n 60 1 pickup
 cleanup unix n - n - 0 cleanup
 qmgr unix n - n 300 1 qmgr
@@ -226,6 +266,7 @@ proxywrite unix - - n - 1 proxymap
 showq unix n - n - - showq
 error unix - - n - - error
 retry unix - - n - - error
+smtp unix - - n - - smtp
 discard unix - - n - - discard
 virtual unix - n n - - virtual
 anvil unix - - n - 1 anvil

@@ -189,6 +189,17 @@ def check_postfix(env: dict) -> None:
         code, reply = s.rcpt("bob@elsewhere.test")
         check(code == 554, f"a recipient outside example.test is not relayed: {reply!r}")
         s.rset()
+    with smtplib.SMTP(host, plain, timeout=TIMEOUT) as s:
+        s.mail("alice@example.test")
+        code, reply = s.rcpt("closing@example.test")
+        check(code == 421, f"closing@example.test gets 421: {reply!r}")
+        try:
+            s.noop()
+            closed = False
+        except smtplib.SMTPServerDisconnected:
+            closed = True
+        check(closed, "Postfix closes the connection after the 421")
+    with smtplib.SMTP(host, plain, timeout=TIMEOUT) as s:
         utf8_token = uuid.uuid4().hex
         s.sendmail("j\u00fcrgen@example.test", ["\u00e9l\u00e8ve@example.test"],
                    f"Subject: {utf8_token}\r\n\r\nbody\r\n".encode(),
@@ -213,6 +224,18 @@ def check_postfix(env: dict) -> None:
         check(code == 250, f"plain accepts the last BDAT chunk: {reply!r}")
     delivered = wait_for_file(maildir, bdat_token.encode())
     check(strip_postfix_headers(delivered) == bdat_message, "a BDAT message arrives unchanged")
+
+    # A connection idle for longer than smtpd_timeout gets 421 on the short-timeout port.
+    short_timeout = int(env["SMTP_POSTFIX_SHORT_TIMEOUT_SECONDS"])
+    with smtplib.SMTP(host, int(env["SMTP_POSTFIX_SHORT_TIMEOUT_PORT"]), timeout=TIMEOUT) as s:
+        s.ehlo()
+        check(s.has_extn("starttls"), "short-timeout offers STARTTLS")
+        time.sleep(short_timeout + 1)
+        try:
+            code, reply = s.noop()
+        except smtplib.SMTPServerDisconnected:
+            code, reply = 0, b"disconnected without a reply"
+        check(code == 421, f"short-timeout drops an idle connection with 421: {reply!r}")
 
     # Implicit TLS.
     smtps = int(env["SMTP_POSTFIX_SMTPS_PORT"])
@@ -296,6 +319,9 @@ def check_aiosmtpd(env: dict) -> None:
         check(code == 550, f"aiosmtpd rejects reject@example.test with 550: {reply!r}")
         code, reply = s.rcpt("tempfail@example.test")
         check(code == 450, f"aiosmtpd defers tempfail@example.test with 450: {reply!r}")
+        code, reply = s.rcpt("closing@example.test")
+        check(code == 421, f"aiosmtpd answers closing@example.test with 421: {reply!r}")
+        check(s.noop()[0] == 250, "aiosmtpd keeps the connection open after that 421")
         s.rset()
         s.sendmail("alice@example.test", ["bob@example.test", "carol@example.test"], message,
                    mail_options=["BODY=8BITMIME"])

@@ -5,14 +5,16 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::mail_folder::wait_for_files;
+use crate::mail_folder::{count_files, wait_for_contents, wait_for_files};
 use crate::server_env::{ServerEnv, started};
 
 /// A running aiosmtpd 1.4 server on 127.0.0.1, with the handler in
 /// `tests/servers/aiosmtpd_server.py`.
 ///
 /// It offers SIZE (10 MiB), 8BITMIME, SMTPUTF8 and STARTTLS, but no PIPELINING, CHUNKING, DSN or
-/// ENHANCEDSTATUSCODES, and any RCPT parameter gets 555. AUTH is offered only after TLS, and
+/// ENHANCEDSTATUSCODES, and any RCPT parameter gets 555.
+/// [`CLOSING_RECIPIENT`](crate::CLOSING_RECIPIENT) gets 421 at RCPT while the connection stays
+/// open. AUTH is offered only after TLS, and
 /// MAIL without AUTH gets 530. A DATA line longer than 1001 bytes with its CRLF gets 500. Each message is stored in
 /// [`Self::maildir`] exactly as received after dot-unstuffing, CRLF line ends included, with its
 /// envelope beside it (see [`Self::wait_for_delivery`]).
@@ -88,6 +90,30 @@ impl Aiosmtpd {
     /// When no such message appears within `timeout`, or `needle` is empty.
     pub fn wait_for_message(&self, needle: &[u8], timeout: Duration) -> Vec<u8> {
         self.wait_for_delivery(needle, timeout).message
+    }
+
+    /// Waits until `count` stored messages contain `needle` and returns their bytes, sorted by
+    /// file name.
+    ///
+    /// # Panics
+    ///
+    /// When fewer messages appear within `timeout`, or `needle` is empty.
+    pub fn wait_for_messages(
+        &self,
+        needle: &[u8],
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<Vec<u8>> {
+        wait_for_contents(&self.maildir, needle, count, timeout, &self.log_file)
+    }
+
+    /// Returns how many stored messages contain `needle` now, without waiting.
+    ///
+    /// # Panics
+    ///
+    /// When `needle` is empty or a file cannot be read.
+    pub fn count_messages(&self, needle: &[u8]) -> usize {
+        count_files(&self.maildir, needle)
     }
 
     /// Waits for a stored message containing `needle` and returns it with its envelope.

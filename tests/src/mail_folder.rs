@@ -50,6 +50,33 @@ pub(crate) fn wait_for_files(
     }
 }
 
+/// Waits like [`wait_for_files`] and returns the files' bytes only.
+pub(crate) fn wait_for_contents(
+    folder: &Path,
+    needle: &[u8],
+    count: usize,
+    timeout: Duration,
+    log: &Path,
+) -> Vec<Vec<u8>> {
+    wait_for_files(folder, needle, count, timeout, log)
+        .into_iter()
+        .map(|file| file.bytes)
+        .collect()
+}
+
+/// Returns how many files in `folder/new` or `folder/cur` contain `needle` now.
+///
+/// # Panics
+///
+/// When `needle` is empty or a file cannot be read.
+pub(crate) fn count_files(folder: &Path, needle: &[u8]) -> usize {
+    assert!(
+        !needle.is_empty(),
+        "the needle to search messages for is empty: pass a unique token"
+    );
+    matching_files(folder, needle).len()
+}
+
 fn matching_files(folder: &Path, needle: &[u8]) -> Vec<MessageFile> {
     let mut found = Vec::new();
     for subfolder in ["new", "cur"] {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::mail_folder::wait_for_files;
+use crate::mail_folder::{count_files, wait_for_contents};
 use crate::server_env::{ServerEnv, started};
 
 /// A running Postfix 3.x instance on 127.0.0.1, private to the tests.
@@ -23,6 +23,18 @@ pub struct Postfix {
     pub plain_port: u16,
     /// Port with implicit TLS (RFC 8314) and AUTH.
     pub smtps_port: u16,
+    /// Port offering STARTTLS but no AUTH, where a connection idle for longer than
+    /// [`Self::short_timeout`] gets `421 4.4.2` and is closed (Postfix's `smtpd_timeout`).
+    pub short_timeout_port: u16,
+    /// The `smtpd_timeout` of [`Self::short_timeout_port`].
+    pub short_timeout: Duration,
+    /// Port on 127.0.0.1 that Postfix relays mail for [`Self::relay_domain`] to, over SMTP with
+    /// STARTTLS when offered. Nothing listens there until a test starts a server on it, and
+    /// Postfix retries a deferred message within a few seconds.
+    pub relay_port: u16,
+    /// Domain whose recipients Postfix accepts on every port and relays to
+    /// [`Self::relay_port`].
+    pub relay_domain: String,
     /// PEM file of the CA that signed the server certificate for `localhost` and `127.0.0.1`.
     pub ca_file: PathBuf,
     /// SASL login name (PLAIN, LOGIN, CRAM-MD5 and the other mechanisms Cyrus offers).
@@ -31,8 +43,8 @@ pub struct Postfix {
     pub password: String,
     /// Maildir every recipient in [`Self::domain`] is delivered to.
     pub maildir: PathBuf,
-    /// Domain whose recipients are accepted. Recipients in other domains get 554 (relay access
-    /// denied).
+    /// Domain whose recipients are accepted. Recipients in other domains but
+    /// [`Self::relay_domain`] get 554 (relay access denied).
     pub domain: String,
     /// Postfix's log, the place to look when a test fails.
     pub log_file: PathBuf,
@@ -72,10 +84,16 @@ impl Postfix {
         count: usize,
         timeout: Duration,
     ) -> Vec<Vec<u8>> {
-        wait_for_files(&self.maildir, needle, count, timeout, &self.log_file)
-            .into_iter()
-            .map(|file| file.bytes)
-            .collect()
+        wait_for_contents(&self.maildir, needle, count, timeout, &self.log_file)
+    }
+
+    /// Returns how many delivered files contain `needle` now, without waiting.
+    ///
+    /// # Panics
+    ///
+    /// When `needle` is empty or a file cannot be read.
+    pub fn count_messages(&self, needle: &[u8]) -> usize {
+        count_files(&self.maildir, needle)
     }
 
     /// Waits for a delivered file containing `needle` and returns the message as the client sent
@@ -93,6 +111,10 @@ impl Postfix {
             submission_port: env.port("SMTP_POSTFIX_SUBMISSION_PORT")?,
             plain_port: env.port("SMTP_POSTFIX_PLAIN_PORT")?,
             smtps_port: env.port("SMTP_POSTFIX_SMTPS_PORT")?,
+            short_timeout_port: env.port("SMTP_POSTFIX_SHORT_TIMEOUT_PORT")?,
+            short_timeout: env.seconds("SMTP_POSTFIX_SHORT_TIMEOUT_SECONDS")?,
+            relay_port: env.port("SMTP_POSTFIX_RELAY_PORT")?,
+            relay_domain: env.string("SMTP_POSTFIX_RELAY_DOMAIN")?,
             ca_file: env.path("SMTP_POSTFIX_CA_FILE")?,
             user: env.string("SMTP_POSTFIX_USER")?,
             password: env.string("SMTP_POSTFIX_PASSWORD")?,
@@ -228,7 +250,11 @@ mod tests {
         assert!(!postfix.user.is_empty());
         assert!(!postfix.password.is_empty());
         // smtps greets only after the TLS handshake, so only the other two are read here.
-        for port in [postfix.submission_port, postfix.plain_port] {
+        for port in [
+            postfix.submission_port,
+            postfix.plain_port,
+            postfix.short_timeout_port,
+        ] {
             let greeting = read_greeting(port);
             assert!(
                 greeting.starts_with("220 "),

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// The `KEY=value` lines printed by `tests/servers/NAME.sh start`.
 #[derive(Debug)]
@@ -81,6 +82,17 @@ impl ServerEnv {
         }
     }
 
+    pub(crate) fn seconds(&self, key: &str) -> Result<Duration, String> {
+        let value = self.string(key)?;
+        match value.parse::<u64>() {
+            Ok(seconds) if seconds != 0 => Ok(Duration::from_secs(seconds)),
+            _ => Err(format!(
+                "{} printed {key}={value}, which is not a whole number of seconds above zero",
+                self.script
+            )),
+        }
+    }
+
     pub(crate) fn path(&self, key: &str) -> Result<PathBuf, String> {
         Ok(PathBuf::from(self.string(key)?))
     }
@@ -142,6 +154,18 @@ mod tests {
         let error = env.string("B").unwrap_err();
 
         assert!(error.contains("x.sh printed no B"), "{error}");
+    }
+
+    #[test]
+    fn seconds_are_parsed() {
+        let env = ServerEnv::parse("x.sh", "T=2\nZERO=0\nWORD=two\n").unwrap();
+
+        assert_eq!(env.seconds("T").unwrap(), Duration::from_secs(2));
+        for key in ["ZERO", "WORD"] {
+            let error = env.seconds(key).unwrap_err();
+
+            assert!(error.contains(&format!("{key}=")), "{key}: {error}");
+        }
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //! connection, and exits with a `sysexits` code that shows whether a retry can help.
 #![forbid(unsafe_code)]
 
+#[path = "smtp-send/demo.rs"]
+mod demo;
+
 use std::io::{IsTerminal as _, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,22 +13,17 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use clap::{Parser, ValueEnum};
 use smtp_blocking::{Client, Error, Options, Roots, TranscriptText};
-use smtp_proto::client::{Delivery, Envelope, RecipientResult, TlsPolicy};
+use smtp_proto::client::{Delivery, Envelope, RecipientResult, Stage, TlsPolicy};
 use smtp_proto::{Credentials, Domain, Mailbox, Mechanism, ReversePath, Timeouts};
 
 /// Sends a message over SMTP and prints the server's reply to each recipient and to the message.
-///
-/// Exit codes: 0 every recipient and message accepted, 64 invalid flag or address, 66 data or
-/// password file unreadable, 69 permanent failure, 70 internal error, 75 transient failure or
-/// unknown outcome. When only some recipients are rejected, the exit code is 69 if any rejection
-/// is permanent, else 75.
 #[derive(Debug, Parser)]
-#[command(name = "smtp-send", version)]
+#[command(name = "smtp-send", version, after_help = EXIT_CODES_HELP)]
 struct Cli {
-    /// Server to connect to: HOST, HOST:PORT or [IPv6]:PORT; the default port is 465 with
-    /// --tls wrapper and 587 otherwise.
-    #[arg(long, value_name = "HOST[:PORT]")]
-    server: String,
+    /// Server to connect to: `HOST`, `HOST:PORT` or `[IPv6]:PORT`. Without a port: 465 with
+    /// --tls wrapper, else 587.
+    #[arg(long, value_name = "HOST[:PORT]", required_unless_present = "demo")]
+    server: Option<String>,
 
     /// TLS policy: none, STARTTLS when offered (opportunistic), STARTTLS or fail (required), or
     /// implicit TLS from the first byte (wrapper).
@@ -46,17 +44,17 @@ struct Cli {
     #[arg(long)]
     accept_invalid_certs: bool,
 
-    /// Name sent with EHLO; default: this machine's host name if it is a valid domain, else
-    /// localhost.
+    /// Name sent with EHLO. Default: this machine's host name if it is fully qualified (contains
+    /// a dot) and a valid domain, else `localhost`.
     #[arg(long, visible_alias = "ehlo", value_name = "NAME")]
     helo: Option<String>,
 
     /// Envelope sender for MAIL FROM; `<>` or an empty value sends the null reverse path.
-    #[arg(long, value_name = "ADDR")]
-    from: String,
+    #[arg(long, value_name = "ADDR", required_unless_present = "demo")]
+    from: Option<String>,
 
     /// Envelope recipient for RCPT TO; repeat the flag for several recipients.
-    #[arg(long, value_name = "ADDR", required = true)]
+    #[arg(long, value_name = "ADDR", required_unless_present = "demo")]
     to: Vec<String>,
 
     /// User name for AUTH; the password comes from --auth-password-env, --auth-password-file
@@ -92,21 +90,36 @@ struct Cli {
     #[arg(long, value_name = "PATH")]
     data: Option<PathBuf>,
 
+    /// Send the message even when it is empty. Without this flag, an empty --data file or
+    /// standard input is an error (exit 64).
+    #[arg(long)]
+    allow_empty: bool,
+
+    /// Send with BDAT when the server offers CHUNKING (RFC 3030). With `off`, every message goes
+    /// with DATA and dot-stuffing.
+    #[arg(long, value_enum, value_name = "on|off", default_value_t = Switch::On)]
+    chunking: Switch,
+
     /// Send the message this many times over one connection, pipelined when the server offers
     /// PIPELINING, and print a summary with the rate.
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..))]
     count: u32,
 
-    /// Seconds to wait for each reply, and for the TCP connect; default: the RFC 5321 times
-    /// (up to 10 minutes) and a 30-second connect timeout.
-    #[arg(long, value_name = "SECONDS")]
-    timeout: Option<f64>,
+    /// Seconds to wait for each reply and for the TCP connect, at most 86400. Default: the RFC
+    /// 5321 times (up to 10 minutes) and a 30-second connect timeout.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    timeout: Option<Duration>,
 
     /// Print the session as it happens: `C:` for commands, `S:` for replies; AUTH payloads are
     /// redacted and message content is shown as an octet count.
     #[arg(long)]
     transcript: bool,
+
+    /// Start an embedded server on a free port of 127.0.0.1 and send a sample message to it
+    /// over STARTTLS with AUTH; prints the transcript and where the server stored the message.
+    #[arg(long, exclusive = true)]
+    demo: bool,
 }
 
 /// The `--tls` values.
@@ -123,6 +136,13 @@ enum Tls {
 enum RootSource {
     Webpki,
     Platform,
+}
+
+/// The values of on/off flags such as `--chunking`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Switch {
+    On,
+    Off,
 }
 
 /// Exit codes from `sysexits.h`.
@@ -171,6 +191,14 @@ struct Failure {
 }
 
 impl Failure {
+    /// Builds the failure for a library error, with a hint when the flags suggest a cause.
+    fn of(error: &Error, tls: Tls) -> Self {
+        Self {
+            exit: Exit::of(error),
+            message: describe(error, tls),
+        }
+    }
+
     fn usage(message: impl Into<String>) -> Self {
         Self {
             exit: Exit::Usage,
@@ -182,15 +210,6 @@ impl Failure {
         Self {
             exit: Exit::NoInput,
             message: message.into(),
-        }
-    }
-}
-
-impl From<Error> for Failure {
-    fn from(error: Error) -> Self {
-        Self {
-            exit: Exit::of(&error),
-            message: error.to_string(),
         }
     }
 }
@@ -209,7 +228,11 @@ fn main() -> ExitCode {
     };
     init_logging();
 
-    let exit = match run(&cli) {
+    let result = match cli.demo {
+        true => demo::run(),
+        false => run(&cli),
+    };
+    let exit = match result {
         Ok(exit) => exit,
         Err(failure) => {
             eprintln!("smtp-send: {}", failure.message);
@@ -222,16 +245,22 @@ fn main() -> ExitCode {
 /// Sends the message as the flags set it up and returns the exit code for the replies.
 fn run(cli: &Cli) -> Result<Exit, Failure> {
     let envelope = envelope(cli)?;
-    let options = options(cli)?;
-    let message = read_message(cli.data.as_deref())?;
+    let mut options = options(cli)?;
+    options.session.credentials = credentials(cli, options.session.mechanism.as_ref())?;
+    let message = read_message(cli)?;
+    let server = cli
+        .server
+        .as_deref()
+        .expect("clap requires --server without --demo");
 
-    let mut client = if cli.transcript {
-        Client::connect_with_transcript(&cli.server, options, |line, tls| {
+    let connected = if cli.transcript {
+        Client::connect_with_transcript(server, options, |line, tls| {
             println!("{}", TranscriptText::new(line, tls));
-        })?
+        })
     } else {
-        Client::connect(&cli.server, options)?
+        Client::connect(server, options)
     };
+    let mut client = connected.map_err(|error| Failure::of(&error, cli.tls))?;
 
     let start = Instant::now();
     let results = match cli.count {
@@ -242,17 +271,10 @@ fn run(cli: &Cli) -> Result<Exit, Failure> {
 
     let mut exit = Exit::Ok;
     for result in &results {
-        exit = exit.worst(report(result));
+        exit = exit.worst(report(result, cli.tls));
     }
     if results.len() > 1 {
-        let accepted = results.iter().filter(|result| result.is_ok()).count();
-        let seconds = elapsed.as_secs_f64();
-        println!(
-            "{accepted} of {} messages accepted in {seconds:.3} seconds ({:.1} messages per \
-             second)",
-            results.len(),
-            results.len() as f64 / seconds.max(f64::EPSILON),
-        );
+        print_summary(&results, elapsed);
     }
 
     // The replies decide the exit code; a failed QUIT after them changes nothing.
@@ -261,7 +283,7 @@ fn run(cli: &Cli) -> Result<Exit, Failure> {
 }
 
 /// Prints the outcome of one message and returns its exit code.
-fn report(result: &Result<Delivery, Error>) -> Exit {
+fn report(result: &Result<Delivery, Error>, tls: Tls) -> Exit {
     let delivery = match result {
         Ok(delivery) => delivery,
         Err(error) => {
@@ -269,7 +291,7 @@ fn report(result: &Result<Delivery, Error>) -> Exit {
             {
                 recipients.iter().for_each(print_recipient);
             }
-            eprintln!("smtp-send: {error}");
+            eprintln!("smtp-send: {}", describe(error, tls));
             return Exit::of(error);
         }
     };
@@ -278,12 +300,71 @@ fn report(result: &Result<Delivery, Error>) -> Exit {
     println!("message accepted: {}", delivery.reply());
     let rejected: Vec<&RecipientResult> = delivery.rejected().collect();
     if rejected.is_empty() {
-        Exit::Ok
-    } else if rejected.iter().any(|result| result.is_permanent()) {
+        return Exit::Ok;
+    }
+
+    let total = delivery.recipients().len();
+    eprintln!(
+        "smtp-send: the message is queued for {} of {total} recipients: a retry with every \
+         recipient delivers it again to those",
+        total - rejected.len()
+    );
+    if rejected.iter().any(|result| result.is_permanent()) {
         Exit::Unavailable
     } else {
         Exit::TempFail
     }
+}
+
+/// Prints the `--count` summary: how many messages every recipient accepted, how many only
+/// some, how many failed, and how many have an unknown outcome.
+fn print_summary(results: &[Result<Delivery, Error>], elapsed: Duration) {
+    let (mut every, mut some, mut failed, mut unknown) = (0, 0, 0, 0);
+    for result in results {
+        match result {
+            Ok(delivery) if delivery.rejected().next().is_none() => every += 1,
+            Ok(_) => some += 1,
+            Err(error) if is_outcome_unknown(error) => unknown += 1,
+            Err(_) => failed += 1,
+        }
+    }
+
+    let seconds = elapsed.as_secs_f64();
+    println!(
+        "{} messages: {every} accepted by every recipient, {some} for some, {failed} failed, \
+         {unknown} outcome unknown ({seconds:.3} seconds, {:.1} messages per second)",
+        results.len(),
+        results.len() as f64 / seconds.max(f64::EPSILON),
+    );
+}
+
+/// Returns the error's text, followed by a hint when the flags suggest a likely cause.
+fn describe(error: &Error, tls: Tls) -> String {
+    let hint = match error {
+        Error::Smtp(smtp_proto::client::Error::Timeout {
+            stage: Stage::Greeting,
+        }) if tls != Tls::Wrapper => Some("is this an implicit-TLS port? try --tls wrapper"),
+        Error::Tls(rustls::Error::InvalidMessage(_)) if tls == Tls::Wrapper => {
+            Some("the server answered in clear text: try --tls required (STARTTLS)")
+        }
+        Error::Smtp(smtp_proto::client::Error::AuthRequiresTls) => Some(
+            "the server offers no STARTTLS: pass --allow-insecure-auth to send the password \
+             without TLS",
+        ),
+        _ if is_outcome_unknown(error) => Some("a retry may deliver the message a second time"),
+        _ => None,
+    };
+    match hint {
+        Some(hint) => format!("{error} ({hint})"),
+        None => error.to_string(),
+    }
+}
+
+fn is_outcome_unknown(error: &Error) -> bool {
+    matches!(
+        error.smtp(),
+        Some(smtp_proto::client::Error::OutcomeUnknown { .. })
+    )
 }
 
 fn print_recipient(result: &RecipientResult) {
@@ -298,7 +379,11 @@ fn print_recipient(result: &RecipientResult) {
 /// Builds the envelope from --from and --to; addresses may be written with or without angle
 /// brackets.
 fn envelope(cli: &Cli) -> Result<Envelope, Failure> {
-    let from = strip_brackets(&cli.from);
+    let from = strip_brackets(
+        cli.from
+            .as_deref()
+            .expect("clap requires --from without --demo"),
+    );
     let reverse_path = ReversePath::parse(from)
         .map_err(|error| Failure::usage(format!("invalid --from address {from:?}: {error}")))?;
 
@@ -324,7 +409,7 @@ fn strip_brackets(address: &str) -> &str {
     }
 }
 
-/// Builds the client options from the flags, reading the password where one is needed.
+/// Builds the client options from the flags, all but the credentials.
 fn options(cli: &Cli) -> Result<Options, Failure> {
     let mut options = Options::default();
     options.session.tls = match cli.tls {
@@ -335,6 +420,7 @@ fn options(cli: &Cli) -> Result<Options, Failure> {
     };
     options.session.ehlo_name = ehlo_name(cli.helo.as_deref())?;
     options.session.allow_insecure_auth = cli.allow_insecure_auth;
+    options.session.chunking = cli.chunking == Switch::On;
     options.session.transcript = cli.transcript;
     options.accept_invalid_certs = cli.accept_invalid_certs;
     options.roots = match (&cli.ca_file, cli.roots) {
@@ -343,36 +429,33 @@ fn options(cli: &Cli) -> Result<Options, Failure> {
         (None, Some(RootSource::Webpki) | None) => Roots::WebPki,
     };
 
-    if let Some(seconds) = cli.timeout {
-        let timeout = Duration::try_from_secs_f64(seconds)
-            .ok()
-            .filter(|timeout| !timeout.is_zero())
-            .ok_or_else(|| {
-                Failure::usage(format!(
-                    "invalid --timeout value {seconds}: expected a positive number of seconds"
-                ))
-            })?;
+    if let Some(timeout) = cli.timeout {
         options.session.timeouts = Timeouts::uniform(timeout);
         options.connect_timeout = timeout;
     }
-
-    let mechanism = cli.auth.as_deref().map(Mechanism::from_name);
-    if let Some(user) = &cli.auth_user {
-        let secret = password(cli, user)?;
-        let credentials = match mechanism {
-            Some(Mechanism::XOAuth2 | Mechanism::OAuthBearer) => {
-                Credentials::oauth2(user.as_str(), secret)
-            }
-            _ => Credentials::password(user.as_str(), secret),
-        };
-        options.session.credentials = Some(credentials);
-    }
-    options.session.mechanism = mechanism;
+    options.session.mechanism = cli.auth.as_deref().map(Mechanism::from_name);
     Ok(options)
 }
 
-/// Returns the EHLO name: the flag's value, else the host name if it is a valid domain, else
-/// `localhost`.
+/// Parses a `--timeout` value: a positive number of seconds up to [`MAX_TIMEOUT`].
+fn parse_timeout(value: &str) -> Result<Duration, String> {
+    let expected = "expected a positive number of seconds, such as 30 or 2.5";
+    let seconds: f64 = value.parse().map_err(|_| expected.to_owned())?;
+    if seconds > MAX_TIMEOUT.as_secs_f64() {
+        return Err(format!(
+            "the value is too large: the maximum is {} seconds",
+            MAX_TIMEOUT.as_secs()
+        ));
+    }
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|timeout| !timeout.is_zero())
+        .ok_or_else(|| expected.to_owned())
+}
+
+/// Returns the EHLO name: the flag's value, else the host name if it is fully qualified and a
+/// valid domain, else `localhost`. A name without a dot, such as `vm`, is no FQDN, which RFC
+/// 5321 section 4.1.1.1 asks for, and some servers reject it.
 fn ehlo_name(flag: Option<&str>) -> Result<Domain, Failure> {
     if let Some(name) = flag {
         return Domain::parse(name)
@@ -380,19 +463,72 @@ fn ehlo_name(flag: Option<&str>) -> Result<Domain, Failure> {
     }
 
     let host = gethostname::gethostname();
-    let parsed = host.to_str().and_then(|host| Domain::parse(host).ok());
+    let parsed = host
+        .to_str()
+        .filter(|host| host.contains('.'))
+        .and_then(|host| Domain::parse(host).ok());
     Ok(parsed.unwrap_or_else(|| Options::default().session.ehlo_name))
 }
 
-/// Reads the AUTH password from the environment variable, the file, or the terminal.
-fn password(cli: &Cli, user: &str) -> Result<String, Failure> {
+/// Builds the AUTH credentials from --auth-user and the password, and checks both before any
+/// connection: an empty value or one with NUL, CR or LF cannot authenticate.
+fn credentials(cli: &Cli, mechanism: Option<&Mechanism>) -> Result<Option<Credentials>, Failure> {
+    let Some(user) = &cli.auth_user else {
+        return Ok(None);
+    };
+    if user.is_empty() {
+        return Err(Failure::usage(
+            "--auth-user is empty: pass the user name to authenticate as",
+        ));
+    }
+    if has_nul_or_line_break(user) {
+        return Err(Failure::usage(format!(
+            "invalid --auth-user {user:?}: a user name must not contain NUL, CR or LF"
+        )));
+    }
+    if cli.tls == Tls::None && !cli.allow_insecure_auth {
+        return Err(Failure::usage(
+            "--auth-user with --tls none sends the password in clear text: pass \
+             --allow-insecure-auth to allow that, or use --tls required",
+        ));
+    }
+
+    let (password, origin) = password(cli, user)?;
+    if password.is_empty() {
+        return Err(Failure::usage(format!(
+            "the password {origin} is empty: AUTH needs a password or OAuth token"
+        )));
+    }
+    if has_nul_or_line_break(&password) {
+        return Err(Failure::usage(format!(
+            "the password {origin} contains NUL, CR or LF, which AUTH cannot send: remove them"
+        )));
+    }
+
+    Ok(Some(match mechanism {
+        Some(Mechanism::XOAuth2 | Mechanism::OAuthBearer) => {
+            Credentials::oauth2(user.as_str(), password)
+        }
+        _ => Credentials::password(user.as_str(), password),
+    }))
+}
+
+fn has_nul_or_line_break(text: &str) -> bool {
+    text.contains(['\0', '\r', '\n'])
+}
+
+/// Reads the AUTH password from the environment variable, the file, or the terminal, and
+/// returns it with a phrase naming where it came from, for error messages.
+fn password(cli: &Cli, user: &str) -> Result<(String, String), Failure> {
     if let Some(variable) = &cli.auth_password_env {
-        return std::env::var(variable).map_err(|error| {
+        let password = std::env::var(variable).map_err(|error| {
             Failure::usage(format!(
                 "cannot read the password from environment variable {variable} \
                  (--auth-password-env): {error}"
             ))
-        });
+        })?;
+        let origin = format!("in environment variable {variable} (--auth-password-env)");
+        return Ok((password, origin));
     }
 
     if let Some(path) = &cli.auth_password_file {
@@ -403,7 +539,11 @@ fn password(cli: &Cli, user: &str) -> Result<String, Failure> {
             ))
         })?;
         let first_line = text.lines().next().unwrap_or_default();
-        return Ok(first_line.to_owned());
+        let origin = format!(
+            "on the first line of --auth-password-file {}",
+            path.display()
+        );
+        return Ok((first_line.to_owned(), origin));
     }
 
     // A prompt needs the terminal on stdin, and stdin must not also carry the message.
@@ -417,33 +557,49 @@ fn password(cli: &Cli, user: &str) -> Result<String, Failure> {
              PATH (a password prompt needs a terminal on stdin and the message in --data PATH)",
         ));
     }
-    rpassword::prompt_password(format!("Password for {user}: ")).map_err(|error| Failure {
-        exit: Exit::Software,
-        message: format!("cannot read the password from the terminal: {error}"),
-    })
+    let password =
+        rpassword::prompt_password(format!("Password for {user}: ")).map_err(|error| Failure {
+            exit: Exit::Software,
+            message: format!("cannot read the password from the terminal: {error}"),
+        })?;
+    Ok((password, "typed at the prompt".to_owned()))
 }
 
-/// Reads the message from the --data file, or from stdin for `-` or no flag.
-fn read_message(path: Option<&Path>) -> Result<Bytes, Failure> {
-    match path {
-        Some(path) if path != Path::new("-") => {
-            std::fs::read(path).map(Bytes::from).map_err(|error| {
-                Failure::no_input(format!(
-                    "cannot read --data file {}: {error}",
-                    path.display()
-                ))
-            })
-        }
-        _ => {
+/// Reads the message from the --data file, or from stdin for `-` or no flag. An empty message
+/// is an error unless --allow-empty is set.
+fn read_message(cli: &Cli) -> Result<Bytes, Failure> {
+    let file = cli.data.as_deref().filter(|path| *path != Path::new("-"));
+    let message = match file {
+        Some(path) => std::fs::read(path).map_err(|error| {
+            Failure::no_input(format!(
+                "cannot read --data file {}: {error}",
+                path.display()
+            ))
+        })?,
+        None => {
+            let mut stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                eprintln!("smtp-send: reading the message from standard input; end with Ctrl-D");
+            }
             let mut message = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut message)
-                .map_err(|error| {
-                    Failure::no_input(format!("cannot read the message from stdin: {error}"))
-                })?;
-            Ok(Bytes::from(message))
+            stdin.read_to_end(&mut message).map_err(|error| {
+                Failure::no_input(format!("cannot read the message from stdin: {error}"))
+            })?;
+            message
         }
+    };
+
+    if message.is_empty() && !cli.allow_empty {
+        let origin = match file {
+            Some(path) => format!("--data file {}", path.display()),
+            None => "standard input".to_owned(),
+        };
+        return Err(Failure::usage(format!(
+            "the message from {origin} is empty: pass a message with --data PATH or on standard \
+             input, or --allow-empty to send an empty one"
+        )));
     }
+    Ok(Bytes::from(message))
 }
 
 /// Logs to stderr at the levels `RUST_LOG` names, such as `debug` or `smtp_blocking=trace`;
@@ -472,3 +628,29 @@ fn init_logging() {
 
 #[cfg(not(feature = "tracing"))]
 fn init_logging() {}
+
+/// The longest `--timeout`. No SMTP reply is worth waiting longer for (RFC 5321 section
+/// 4.5.3.2 suggests at most 10 minutes), and far larger values overflow the `Instant +
+/// Duration` deadline arithmetic, which panics.
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The help text after the flags: exit codes and what a partial acceptance means.
+const EXIT_CODES_HELP: &str = "\
+Exit codes (sysexits.h):
+  0   every recipient and every message accepted
+  64  invalid flag, address or input, such as an empty message, an empty password or an unset
+      --auth-password-env variable; nothing was sent
+  66  the --data, --auth-password-file or --ca-file file is unreadable (or the CA file holds no
+      certificate); nothing was sent
+  69  permanent failure: a 5xx reply, a refused policy, or a failed TLS set-up (certificate or
+      handshake)
+  70  internal error
+  75  transient failure (4xx reply, timeout, lost connection) or unknown outcome
+
+Partial acceptance: with several --to recipients, a message that some recipients accepted and
+others rejected is queued for the accepted ones. The exit code is then 69 if a rejection is
+permanent, else 75, and the `accepted <ADDR>` lines show which recipients have the message. A
+blind retry with every recipient delivers a second copy to those.
+
+Unknown outcome: when the connection closes or times out after the whole message went out, the
+server may have queued it. The exit code is 75, and a retry may deliver the message twice.";

@@ -3,10 +3,10 @@
 use std::io;
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::common::{Pki, Server};
+use crate::common::{Pki, Script, Server, clear_text_greeting, reject_tls_after_starttls};
 
 const FROM: &str = "sender@example.test";
 const TO: &str = "rcpt@example.test";
@@ -27,27 +27,42 @@ fn temporary_file(contents: &str) -> PathBuf {
     path
 }
 
-/// Runs `smtp-send` with `args` and a five-second timeout; unless `args` has --data, a file
-/// with [`MESSAGE`] is the data.
+/// Runs `smtp-send` with `args`; unless `args` set them, the run gets a five-second --timeout,
+/// --helo client.example.test and a --data file with [`MESSAGE`].
 fn smtp_send(server: &str, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_smtp-send"));
-    command.args([
-        "--server",
-        server,
-        "--timeout",
-        "5",
-        "--helo",
-        "client.example.test",
-    ]);
-    if !args.contains(&"--data") {
+    smtp_send_with_env(server, args, &[])
+}
+
+/// Runs `smtp-send` like [`smtp_send`], with the environment variables `env` added.
+fn smtp_send_with_env(server: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let has = |flag: &str| args.iter().any(|arg| arg.split('=').next() == Some(flag));
+    let mut command = bare_command(server);
+    if !has("--timeout") {
+        command.args(["--timeout", "5"]);
+    }
+    if !has("--helo") {
+        command.args(["--helo", "client.example.test"]);
+    }
+    if !has("--data") {
         command.arg("--data").arg(temporary_file(MESSAGE));
     }
     command
         .args(args)
-        .env("SMTP_SEND_TEST_PASSWORD", PASSWORD)
-        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .output()
         .unwrap()
+}
+
+/// Returns the `smtp-send` command with only --server, the test password in
+/// `SMTP_SEND_TEST_PASSWORD` and no `RUST_LOG`. Its standard input is empty unless changed.
+fn bare_command(server: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_smtp-send"));
+    command
+        .args(["--server", server])
+        .env("SMTP_SEND_TEST_PASSWORD", PASSWORD)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+    command
 }
 
 fn stdout(output: &Output) -> String {
@@ -182,10 +197,10 @@ fn rejected_recipient_exits_69() {
         ),
         "{stdout}"
     );
-    assert!(
-        stderr(&output).starts_with("smtp-send: "),
-        "{}",
-        stderr(&output)
+    assert_eq!(
+        stderr(&output),
+        "smtp-send: recipients rejected, message not sent: <nobody@example.test>: 550 5.1.1 \
+         <nobody@example.test>: Recipient address rejected\n"
     );
 }
 
@@ -243,6 +258,11 @@ fn partial_rejection_exit_codes() {
         assert!(
             stdout.contains("message accepted: 250 2.0.0 Ok: queued as P1"),
             "{label}"
+        );
+        assert!(
+            stderr(&output).contains("the message is queued for 1 of 2 recipients: "),
+            "{label}: {}",
+            stderr(&output)
         );
     }
 }
@@ -371,8 +391,543 @@ fn count_sends_batch_with_summary() {
     );
     let summary = stdout.lines().last().unwrap_or_default();
     assert!(
-        summary.starts_with("3 of 3 messages accepted in "),
+        summary.starts_with(
+            "3 messages: 3 accepted by every recipient, 0 for some, 0 failed, 0 outcome unknown ("
+        ),
         "{summary}"
     );
     assert!(summary.ends_with(" messages per second)"), "{summary}");
+}
+
+#[test]
+fn count_summary_separates_partial_acceptance() {
+    let server = Server::start(|peer| {
+        peer.greet(&[]);
+        for index in 0..3 {
+            peer.expect(&format!("MAIL FROM:<{FROM}>"));
+            peer.send("250 2.1.0 Ok");
+            peer.expect(&format!("RCPT TO:<{TO}>"));
+            peer.send("250 2.1.5 Ok");
+            peer.expect("RCPT TO:<other@example.test>");
+            match index {
+                1 => peer.send("450 4.2.1 Mailbox busy"),
+                _ => peer.send("250 2.1.5 Ok"),
+            }
+            peer.expect("DATA");
+            peer.send("354 go ahead");
+            peer.read_data();
+            peer.send(&format!("250 2.0.0 Ok: queued as S{index}"));
+        }
+        peer.quit();
+    });
+
+    let output = smtp_send(
+        &server.address,
+        &[
+            "--tls",
+            "none",
+            "--from",
+            FROM,
+            "--to",
+            TO,
+            "--to",
+            "other@example.test",
+            "--count",
+            "3",
+        ],
+    );
+    server.join();
+
+    let stdout = stdout(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(75),
+        "{stdout}{}",
+        stderr(&output)
+    );
+    let summary = stdout.lines().last().unwrap_or_default();
+    assert!(
+        summary.starts_with(
+            "3 messages: 2 accepted by every recipient, 1 for some, 0 failed, 0 outcome unknown ("
+        ),
+        "{summary}"
+    );
+}
+
+#[test]
+fn empty_inputs_exit_64_before_connecting() {
+    let empty_file = temporary_file("");
+    let empty_file = empty_file.to_str().unwrap();
+    let empty_line_file = temporary_file("\nsecond line\n");
+    let empty_line_file = empty_line_file.to_str().unwrap();
+    let nul_file = temporary_file("pass\0word\n");
+    let nul_file = nul_file.to_str().unwrap();
+    let cr_file = temporary_file("pass\rword\n");
+    let cr_file = cr_file.to_str().unwrap();
+    let password_env = ["--auth-password-env", "SMTP_SEND_TEST_PASSWORD"];
+    let cases: [(&str, Vec<&str>, &str); 10] = [
+        (
+            "empty user name",
+            [&["--auth-user", ""][..], &password_env].concat(),
+            "--auth-user is empty",
+        ),
+        (
+            "user name with CRLF",
+            [&["--auth-user", "user\r\nRSET"][..], &password_env].concat(),
+            "invalid --auth-user \"user\\r\\nRSET\": a user name must not contain NUL, CR or LF",
+        ),
+        (
+            "empty password variable",
+            vec![
+                "--auth-user",
+                "u",
+                "--auth-password-env",
+                "SMTP_SEND_TEST_EMPTY",
+            ],
+            "the password in environment variable SMTP_SEND_TEST_EMPTY (--auth-password-env) is \
+             empty",
+        ),
+        (
+            "password variable with LF",
+            vec![
+                "--auth-user",
+                "u",
+                "--auth-password-env",
+                "SMTP_SEND_TEST_LF",
+            ],
+            "contains NUL, CR or LF",
+        ),
+        (
+            "empty password file",
+            vec!["--auth-user", "u", "--auth-password-file", empty_file],
+            "is empty",
+        ),
+        (
+            "password file with an empty first line",
+            vec!["--auth-user", "u", "--auth-password-file", empty_line_file],
+            "the password on the first line of --auth-password-file",
+        ),
+        (
+            "password file with NUL",
+            vec!["--auth-user", "u", "--auth-password-file", nul_file],
+            "contains NUL, CR or LF",
+        ),
+        (
+            "password file with CR",
+            vec!["--auth-user", "u", "--auth-password-file", cr_file],
+            "contains NUL, CR or LF",
+        ),
+        (
+            "empty data file",
+            vec!["--data", empty_file],
+            "the message from --data file",
+        ),
+        (
+            "empty standard input",
+            vec!["--data", "-"],
+            "the message from standard input is empty",
+        ),
+    ];
+    for (label, args, expected) in cases {
+        let (listener, address) = idle_listener();
+
+        let output = smtp_send_with_env(
+            &address,
+            &[
+                &["--tls", "required", "--from", FROM, "--to", TO],
+                &args[..],
+            ]
+            .concat(),
+            &[
+                ("SMTP_SEND_TEST_EMPTY", ""),
+                ("SMTP_SEND_TEST_LF", "pass\nword"),
+            ],
+        );
+
+        let stderr = stderr(&output);
+        assert_eq!(output.status.code(), Some(64), "{label}: {stderr}");
+        assert!(stderr.contains(expected), "{label}: {stderr}");
+        assert!(!stderr.contains("pass\nword"), "{label}: password printed");
+        assert_no_connection(&listener);
+    }
+}
+
+#[test]
+fn no_data_flag_and_empty_stdin_exits_64() {
+    let (listener, address) = idle_listener();
+
+    let output = bare_command(&address)
+        .args(["--tls", "none", "--from", FROM, "--to", TO])
+        .output()
+        .unwrap();
+
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.starts_with("smtp-send: the message from standard input is empty: "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--allow-empty"), "{stderr}");
+    assert_no_connection(&listener);
+}
+
+#[test]
+fn allow_empty_sends_empty_message() {
+    let server = Server::start(|peer| {
+        peer.greet(&[]);
+        let data = peer.accept_message(FROM, &[TO], "E1");
+        assert!(data.is_empty(), "data: {data:?}");
+        peer.quit();
+    });
+
+    let output = smtp_send(
+        &server.address,
+        &[
+            "--tls",
+            "none",
+            "--from",
+            FROM,
+            "--to",
+            TO,
+            "--data",
+            "-",
+            "--allow-empty",
+        ],
+    );
+    server.join();
+
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("message accepted: 250 2.0.0 Ok: queued as E1"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn terminal_stdin_prints_notice() {
+    let (listener, address) = idle_listener();
+    let command = format!(
+        "'{}' --server {address} --tls none --from {FROM} --to {TO}",
+        env!("CARGO_BIN_EXE_smtp-send")
+    );
+
+    // `script` (util-linux) runs the command on a pseudo-terminal; Ctrl-D ends the empty input.
+    let mut script = Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("this test runs smtp-send on a terminal through util-linux `script`");
+    io::Write::write_all(&mut script.stdin.take().unwrap(), b"\x04").unwrap();
+    let output = script.wait_with_output().unwrap();
+
+    let terminal = stdout(&output);
+    assert_eq!(output.status.code(), Some(64), "{terminal}");
+    assert!(
+        terminal.contains("smtp-send: reading the message from standard input; end with Ctrl-D"),
+        "{terminal}"
+    );
+    assert!(
+        terminal.contains("the message from standard input is empty"),
+        "{terminal}"
+    );
+    assert_no_connection(&listener);
+}
+
+#[test]
+fn insecure_auth_without_flag_exits_64() {
+    let (listener, address) = idle_listener();
+
+    let output = smtp_send(
+        &address,
+        &[
+            "--tls",
+            "none",
+            "--from",
+            FROM,
+            "--to",
+            TO,
+            "--auth-user",
+            "u",
+            "--auth-password-env",
+            "SMTP_SEND_TEST_PASSWORD",
+        ],
+    );
+
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("pass --allow-insecure-auth"), "{stderr}");
+    assert_no_connection(&listener);
+}
+
+#[test]
+fn auth_without_starttls_hints_insecure_flag() {
+    let server = Server::start(|peer| {
+        peer.greet(&["AUTH PLAIN"]);
+        peer.quit();
+    });
+
+    let output = smtp_send(
+        &server.address,
+        &[
+            "--tls",
+            "opportunistic",
+            "--from",
+            FROM,
+            "--to",
+            TO,
+            "--auth-user",
+            "u",
+            "--auth-password-env",
+            "SMTP_SEND_TEST_PASSWORD",
+        ],
+    );
+    server.join();
+
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(69), "{stderr}");
+    assert!(
+        stderr.contains("(the server offers no STARTTLS: pass --allow-insecure-auth"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn greeting_timeout_hints_implicit_tls() {
+    let server = Server::start(|peer| {
+        let received = peer.read_to_end();
+        assert!(received.is_empty(), "the client wrote {received:?}");
+    });
+
+    let output = smtp_send(
+        &server.address,
+        &[
+            "--tls",
+            "none",
+            "--timeout",
+            "0.3",
+            "--from",
+            FROM,
+            "--to",
+            TO,
+        ],
+    );
+    server.join();
+
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(75), "{stderr}");
+    assert_eq!(
+        stderr,
+        "smtp-send: timed out waiting for the greeting reply (is this an implicit-TLS port? try \
+         --tls wrapper)\n"
+    );
+}
+
+#[test]
+fn tls_setup_failures_exit_69() {
+    let pki = Pki::new();
+    let cases: [(&str, &str, Script, &str); 2] = [
+        (
+            "clear text under implicit TLS",
+            "wrapper",
+            clear_text_greeting,
+            "received corrupt message of type InvalidContentType (the server answered in clear \
+             text: try --tls required (STARTTLS))\n",
+        ),
+        (
+            "alert after STARTTLS",
+            "required",
+            reject_tls_after_starttls,
+            "received fatal alert: HandshakeFailure\n",
+        ),
+    ];
+    for (label, tls, script, ending) in cases {
+        let server = Server::start(script);
+
+        let output = smtp_send(
+            &server.address,
+            &[
+                "--tls",
+                tls,
+                "--ca-file",
+                pki.ca_file.to_str().unwrap(),
+                "--from",
+                FROM,
+                "--to",
+                TO,
+            ],
+        );
+        server.join();
+
+        let stderr = stderr(&output);
+        assert_eq!(output.status.code(), Some(69), "{label}: {stderr}");
+        assert!(
+            stderr.starts_with("smtp-send: TLS handshake failed: "),
+            "{label}: {stderr}"
+        );
+        assert!(stderr.ends_with(ending), "{label}: {stderr}");
+    }
+}
+
+#[test]
+fn invalid_timeout_names_the_limit() {
+    let cases = [
+        (
+            "too large",
+            "1e30",
+            "the value is too large: the maximum is 86400 seconds",
+        ),
+        (
+            "just over the maximum",
+            "86401",
+            "the maximum is 86400 seconds",
+        ),
+        ("zero", "0", "expected a positive number of seconds"),
+        ("negative", "-1", "expected a positive number of seconds"),
+        (
+            "not a number",
+            "NaN",
+            "expected a positive number of seconds",
+        ),
+        ("text", "ten", "expected a positive number of seconds"),
+    ];
+    for (label, value, expected) in cases {
+        let (listener, address) = idle_listener();
+
+        let output = smtp_send(
+            &address,
+            &[
+                "--tls",
+                "none",
+                "--from",
+                FROM,
+                "--to",
+                TO,
+                &format!("--timeout={value}"),
+            ],
+        );
+
+        let stderr = stderr(&output);
+        assert_eq!(output.status.code(), Some(64), "{label}: {stderr}");
+        assert!(stderr.contains(&format!("'{value}'")), "{label}: {stderr}");
+        assert!(stderr.contains(expected), "{label}: {stderr}");
+        assert_no_connection(&listener);
+    }
+}
+
+#[test]
+fn default_ehlo_name_needs_a_dot() {
+    let host = gethostname::gethostname().into_string().unwrap();
+    let expected = if host.contains('.') {
+        host.to_ascii_lowercase()
+    } else {
+        "localhost".to_owned()
+    };
+    let server = Server::start(move |peer| {
+        peer.send("220 mx.example.test ESMTP ready");
+        let ehlo = peer.expect_prefix("EHLO ");
+        assert_eq!(
+            ehlo,
+            format!("EHLO {expected}"),
+            "EHLO name of host {host:?}"
+        );
+        peer.reply_ehlo(&[]);
+        peer.accept_message(FROM, &[TO], "H1");
+        peer.quit();
+    });
+
+    let output = bare_command(&server.address)
+        .args([
+            "--tls",
+            "none",
+            "--timeout",
+            "5",
+            "--from",
+            FROM,
+            "--to",
+            TO,
+        ])
+        .arg("--data")
+        .arg(temporary_file(MESSAGE))
+        .output()
+        .unwrap();
+    server.join();
+
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[test]
+fn chunking_flag_picks_bdat_or_data() {
+    let message = "Subject: dots\r\n\r\n.A line that starts with a dot\r\n";
+    let cases: [(&str, &[&str], bool); 3] = [
+        ("default", &[], true),
+        ("on", &["--chunking", "on"], true),
+        ("off", &["--chunking", "off"], false),
+    ];
+    for (label, flags, bdat) in cases {
+        let server = Server::start(move |peer| {
+            peer.greet(&["CHUNKING"]);
+            peer.expect(&format!("MAIL FROM:<{FROM}>"));
+            peer.send("250 2.1.0 Ok");
+            peer.expect(&format!("RCPT TO:<{TO}>"));
+            peer.send("250 2.1.5 Ok");
+            if bdat {
+                peer.expect(&format!("BDAT {} LAST", message.len()));
+                assert_eq!(
+                    peer.read_octets(message.len()),
+                    message.as_bytes(),
+                    "{label}"
+                );
+            } else {
+                peer.expect("DATA");
+                peer.send("354 go ahead");
+                let stuffed = message.replace("\n.A", "\n..A");
+                assert_eq!(peer.read_data(), stuffed.as_bytes(), "{label}");
+            }
+            peer.send("250 2.0.0 Ok: queued as K1");
+            peer.quit();
+        });
+        let data = temporary_file(message);
+
+        let output = smtp_send(
+            &server.address,
+            &[
+                &["--tls", "none", "--from", FROM, "--to", TO, "--data"][..],
+                &[data.to_str().unwrap()],
+                flags,
+            ]
+            .concat(),
+        );
+        server.join();
+
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{label}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn help_documents_partial_acceptance() {
+    let output = Command::new(env!("CARGO_BIN_EXE_smtp-send"))
+        .arg("--help")
+        .output()
+        .unwrap();
+
+    let help = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{help}");
+    for expected in [
+        "Exit codes (sysexits.h):",
+        "A\nblind retry with every recipient delivers a second copy to those.",
+        "The exit code is 75, and a retry may deliver the message twice.",
+        "fully qualified (contains a dot)",
+        "--chunking <on|off>",
+        "--allow-empty",
+    ] {
+        assert!(help.contains(expected), "{expected:?} missing:\n{help}");
+    }
 }

@@ -8,7 +8,7 @@ use smtp_blocking::{Client, Error, Options, Roots, TranscriptText};
 use smtp_proto::client::{Envelope, TlsPolicy};
 use smtp_proto::{Credentials, Domain, Mailbox, ReversePath, Timeouts};
 
-use crate::common::{Pki, Server};
+use crate::common::{Pki, Script, Server, clear_text_greeting, reject_tls_after_starttls};
 
 const FROM: &str = "sender@example.test";
 const TO: &str = "rcpt@example.test";
@@ -393,6 +393,87 @@ fn send_batch_pipelines_messages() {
             format!("250 2.0.0 Ok: queued as B{index}")
         );
     }
+    client.quit().unwrap();
+    server.join();
+}
+
+#[test]
+fn tls_setup_failures_are_permanent() {
+    let pki = Pki::new();
+    let cases: [(&str, TlsPolicy, Script); 2] = [
+        (
+            "alert after STARTTLS",
+            TlsPolicy::Required,
+            reject_tls_after_starttls,
+        ),
+        (
+            "clear text under implicit TLS",
+            TlsPolicy::Wrapper,
+            clear_text_greeting,
+        ),
+    ];
+    for (label, policy, script) in cases {
+        let server = Server::start(script);
+
+        let result = Client::connect(&server.address, options(policy, Some(&pki)));
+
+        assert!(matches!(result, Err(Error::Tls(_))), "{label}: {result:?}");
+        assert!(result.as_ref().is_err_and(Error::is_permanent), "{label}");
+        server.join();
+    }
+}
+
+#[test]
+fn chunking_sends_message_with_bdat() {
+    let server = Server::start(|peer| {
+        peer.greet(&["CHUNKING"]);
+        peer.expect(&format!("MAIL FROM:<{FROM}>"));
+        peer.send("250 2.1.0 Ok");
+        peer.expect(&format!("RCPT TO:<{TO}>"));
+        peer.send("250 2.1.5 Ok");
+        peer.expect(&format!("BDAT {} LAST", BODY.len()));
+        assert_eq!(peer.read_octets(BODY.len()), BODY.as_bytes());
+        peer.send("250 2.0.0 Ok: queued as B1");
+        peer.quit();
+    });
+    let mut client = Client::connect(&server.address, options(TlsPolicy::None, None)).unwrap();
+
+    let delivery = client.send(envelope(), BODY).unwrap();
+
+    assert_eq!(delivery.reply().to_string(), "250 2.0.0 Ok: queued as B1");
+    client.quit().unwrap();
+    server.join();
+}
+
+#[test]
+fn recipients_rejected_text_has_no_trailing_semicolon() {
+    let server = Server::start(|peer| {
+        peer.greet(&[]);
+        peer.expect(&format!("MAIL FROM:<{FROM}>"));
+        peer.send("250 2.1.0 Ok");
+        peer.expect(&format!("RCPT TO:<{TO}>"));
+        peer.send("550 5.1.1 No such user");
+        peer.expect("RCPT TO:<other@example.test>");
+        peer.send("450 4.2.1 Mailbox busy");
+        peer.quit();
+    });
+    let mut client = Client::connect(&server.address, options(TlsPolicy::None, None)).unwrap();
+    let envelope = Envelope::new(
+        ReversePath::parse(FROM).unwrap(),
+        vec![
+            Mailbox::parse(TO).unwrap(),
+            Mailbox::parse("other@example.test").unwrap(),
+        ],
+    )
+    .unwrap();
+
+    let error = client.send(envelope, BODY).unwrap_err();
+
+    assert_eq!(
+        error.to_string(),
+        "recipients rejected, message not sent: <rcpt@example.test>: 550 5.1.1 No such user; \
+         <other@example.test>: 450 4.2.1 Mailbox busy"
+    );
     client.quit().unwrap();
     server.join();
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
@@ -26,12 +26,13 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Starts a server that accepts one connection and runs `script` on it.
+    /// Starts a server that accepts one connection and runs `script` on it. The script fails
+    /// when no client connects within [`SERVER_READ_TIMEOUT`].
     pub(crate) fn start(script: impl FnOnce(&mut Peer) + Send + 'static) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let thread = std::thread::spawn(move || {
-            let (tcp, _) = listener.accept().unwrap();
+            let tcp = accept_within(&listener, SERVER_READ_TIMEOUT);
             tcp.set_read_timeout(Some(SERVER_READ_TIMEOUT)).unwrap();
             let mut peer = Peer {
                 tcp,
@@ -138,6 +139,38 @@ impl Peer {
             data.extend_from_slice(line.as_bytes());
             data.extend_from_slice(b"\r\n");
         }
+    }
+
+    /// Reads exactly `count` octets, such as the chunk after a BDAT command.
+    pub(crate) fn read_octets(&mut self, count: usize) -> Vec<u8> {
+        while self.buffer.len() < count {
+            let read = self.fill().unwrap_or_else(|error| {
+                panic!(
+                    "{count} octets did not arrive ({error}); received {}",
+                    self.buffer.len()
+                )
+            });
+            assert!(
+                read > 0,
+                "the client closed after {} of {count} octets",
+                self.buffer.len()
+            );
+        }
+        self.buffer.drain(..count).collect()
+    }
+
+    /// Reads the client's TLS ClientHello, answers it with a fatal handshake_failure alert
+    /// (RFC 8446 section 6) instead of a ServerHello, and waits for the client to close.
+    pub(crate) fn reject_client_hello(&mut self) {
+        let mut chunk = [0; 16 * 1024];
+        let read = self.tcp.read(&mut chunk).unwrap();
+        assert_eq!(
+            chunk[..read].first(),
+            Some(&0x16),
+            "not a TLS handshake record"
+        );
+        self.send_raw(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]);
+        self.read_to_end();
     }
 
     /// Runs the server side of a TLS handshake; everything after it is encrypted.
@@ -251,6 +284,24 @@ impl Peer {
     }
 }
 
+/// A server script, for tables of test cases.
+pub(crate) type Script = fn(&mut Peer);
+
+/// A script that greets in clear text and waits, as a plain SMTP server does for a client that
+/// expected implicit TLS.
+pub(crate) fn clear_text_greeting(peer: &mut Peer) {
+    peer.send("220 mx.example.test ESMTP ready");
+    peer.read_to_end();
+}
+
+/// A script that offers and accepts STARTTLS, then answers the ClientHello with an alert.
+pub(crate) fn reject_tls_after_starttls(peer: &mut Peer) {
+    peer.greet(&["STARTTLS"]);
+    peer.expect("STARTTLS");
+    peer.send("220 2.0.0 Ready to start TLS");
+    peer.reject_client_hello();
+}
+
 /// Certificates for the tests: a private CA with a server certificate for `localhost` and
 /// `127.0.0.1`, and three certificates a client must reject.
 pub(crate) struct Pki {
@@ -310,6 +361,29 @@ impl Pki {
             self_signed: leaf(local_names(), None),
             unknown_root: leaf(local_names(), Some(&other_ca)),
             expired: leaf_with(local_names(), Some(&ca), true),
+        }
+    }
+}
+
+/// Accepts one connection, polling so that a client that never connects fails the test
+/// instead of blocking it.
+fn accept_within(listener: &TcpListener, timeout: Duration) -> TcpStream {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + timeout;
+    loop {
+        match listener.accept() {
+            Ok((tcp, _)) => {
+                tcp.set_nonblocking(false).unwrap();
+                return tcp;
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                assert!(
+                    Instant::now() < deadline,
+                    "no client connected within {timeout:?}"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(error) => panic!("accept failed: {error}"),
         }
     }
 }

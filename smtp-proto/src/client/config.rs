@@ -72,6 +72,11 @@ pub struct Config {
     /// reply per accepted recipient after the message data. BDAT is not used over LMTP.
     /// Default: `false`.
     pub lmtp: bool,
+    /// Fails a message with a text line longer than the 998 octets RFC 5321 section 4.5.3.1.6
+    /// allows, before MAIL, with [`Error::LineTooLong`](crate::client::Error::LineTooLong).
+    /// Default: `false`, because many servers take such lines, though some reject the message
+    /// after its data or cut the lines.
+    pub reject_long_lines: bool,
     /// Records a transcript of the lines sent and received, read with
     /// [`Session::poll_transcript`](crate::client::Session::poll_transcript). Default: `false`.
     pub transcript: bool,
@@ -95,6 +100,7 @@ impl Default for Config {
             chunking: true,
             bdat_chunk_size: 1024 * 1024,
             lmtp: false,
+            reject_long_lines: false,
             transcript: false,
             max_transmit_chunk: 128 * 1024,
         }

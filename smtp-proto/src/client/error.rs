@@ -150,6 +150,9 @@ pub enum Error {
     AuthRequiresTls,
     /// Credentials are configured but the server offers no AUTH.
     AuthNotOffered,
+    /// The SASL mechanism cannot run with these credentials: the crate has no client for it,
+    /// or a credential contains a byte the mechanism cannot carry.
+    Credentials(SaslError),
     /// No offered SASL mechanism fits the configuration.
     MechanismNotOffered {
         /// The mechanism that was asked for, if one was named.
@@ -170,6 +173,11 @@ pub enum Error {
         size: u64,
         /// The server's limit in octets.
         limit: u64,
+    },
+    /// A line of the message is longer than 998 octets (RFC 5321 section 4.5.3.1.6).
+    LineTooLong {
+        /// The length of the longest line, without its line end.
+        length: usize,
     },
     /// An address cannot be sent as the server needs it, such as a domain that has no valid
     /// A-label for a server without SMTPUTF8.
@@ -204,9 +212,11 @@ impl Error {
             | Self::AuthRequiresTls
             | Self::AuthNotOffered
             | Self::MechanismNotOffered { .. }
+            | Self::Credentials(_)
             | Self::ExtensionRequired { .. }
             | Self::MessageTooLarge { .. }
             | Self::InvalidAddress(_)
+            | Self::LineTooLong { .. }
             | Self::NoRecipients
             | Self::NoDataInProgress
             | Self::InvalidCommand { .. }
@@ -240,8 +250,10 @@ impl fmt::Display for Error {
             Self::Rejected { stage, reply } => write!(f, "server rejected {stage}: {reply}"),
             Self::RecipientsRejected { recipients } => {
                 f.write_str("recipients rejected, message not sent:")?;
-                for result in recipients.iter().filter(|r| !r.is_accepted()) {
-                    write!(f, " <{}>: {};", result.recipient(), result.reply())?;
+                let rejected = recipients.iter().filter(|result| !result.is_accepted());
+                for (index, result) in rejected.enumerate() {
+                    let separator = if index == 0 { " " } else { "; " };
+                    write!(f, "{separator}<{}>: {}", result.recipient(), result.reply())?;
                 }
                 Ok(())
             }
@@ -283,6 +295,7 @@ impl fmt::Display for Error {
             Self::AuthNotOffered => {
                 f.write_str("credentials are set but the server does not offer AUTH")
             }
+            Self::Credentials(error) => write!(f, "cannot authenticate: {error}"),
             Self::MechanismNotOffered { requested, offered } => {
                 match requested {
                     Some(mechanism) => write!(f, "mechanism {} is not offered", mechanism.name())?,
@@ -303,6 +316,11 @@ impl fmt::Display for Error {
                 write!(f, "message size {size} exceeds server limit {limit}")
             }
             Self::InvalidAddress(error) => write!(f, "{error}"),
+            Self::LineTooLong { length } => write!(
+                f,
+                "a message line of {length} octets exceeds the 998 that SMTP allows; wrap the \
+                 line or encode the part as quoted-printable or base64"
+            ),
             Self::NoRecipients => f.write_str("an envelope needs at least one recipient"),
             Self::NoDataInProgress => {
                 f.write_str("message data needs a 354 reply to DATA first; queue DATA before it")

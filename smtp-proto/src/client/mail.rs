@@ -16,7 +16,7 @@ use crate::command::{
 use crate::data::{BodyInfo, DataEncoder};
 use crate::reply::Reply;
 
-/// How one message goes out, decided from the message and the server's extensions.
+/// The transfer plan of one message, decided from the message and the server's extensions.
 struct Plan {
     parameters: MailParameters,
     chunked: bool,
@@ -78,6 +78,7 @@ impl Session {
             original_recipients: plan.original_recipients,
             results: Vec::with_capacity(recipient_count),
             mail_rejected: None,
+            chunks_in_flight: 0,
             bdat_rejected: None,
             aborted: None,
             lmtp_pending: 0,
@@ -144,6 +145,12 @@ impl Session {
             return Err(Error::ExtensionRequired {
                 extension: Extension::EightBitMime,
                 reason: "8-bit message content",
+            });
+        }
+
+        if !binary && self.config.reject_long_lines && info.longest_line() > 998 {
+            return Err(Error::LineTooLong {
+                length: info.longest_line(),
             });
         }
 
@@ -258,7 +265,7 @@ impl Session {
             return;
         }
 
-        // Every RCPT is answered: data that waits for the replies may go now.
+        // Every RCPT has its reply, so data that waits for the replies may go now.
         let waiting = !transaction.pipelined || (transaction.chunked && !transaction.early_data);
         if !waiting {
             return;
@@ -359,6 +366,7 @@ impl Session {
         self.finish_transaction(result);
     }
 
+    /// Handles the reply to one BDAT chunk of the front transaction.
     pub(crate) fn on_bdat(&mut self, reply: Reply) {
         let Some(transaction) = self.transactions.front_mut() else {
             self.abort(Error::UnexpectedReply {
@@ -369,16 +377,17 @@ impl Session {
         };
 
         // RFC 3030 section 2: after a failed chunk no further chunk may be sent; chunks already
-        // pipelined are discarded by the server and still answered.
+        // pipelined are discarded by the server and still get replies. A transaction whose chunk
+        // marked LAST is not out yet is the newest one, and the transfer is its own.
+        transaction.chunks_in_flight = transaction.chunks_in_flight.saturating_sub(1);
         if reply.code().value() / 100 != 2 && transaction.bdat_rejected.is_none() {
             transaction.bdat_rejected = Some(reply.clone());
-            self.transfer = None;
+            if !transaction.data_sent {
+                self.transfer = None;
+            }
         }
-        let pending = self
-            .inflight
-            .iter()
-            .any(|pending| matches!(pending.expect, Expect::Bdat { .. }));
-        if pending || self.transfer.is_some() {
+        let more_chunks = !transaction.data_sent && transaction.bdat_rejected.is_none();
+        if transaction.chunks_in_flight > 0 || more_chunks {
             return;
         }
 
@@ -605,6 +614,9 @@ impl Session {
 
         let size = scratch.len() as u64;
         let chunk = scratch.split().freeze();
+        if let Some(transaction) = self.transactions.back_mut() {
+            transaction.chunks_in_flight += 1;
+        }
         self.send_command(Command::Bdat { size, last }, Expect::Bdat { last });
         self.output.extend_from_slice(&chunk);
         if self.config.transcript {

@@ -39,6 +39,7 @@ use crate::auth::{self, SaslClient, SaslError};
 use crate::capabilities::{Capabilities, Extension};
 use crate::command::Command;
 use crate::reply::{Reply, ReplyDecoder};
+use crate::timer::deadline_after;
 use state::{BodyTransfer, Expect, Framing, Pending, Phase, Transaction, Verb, Work};
 
 /// A client SMTP session: the protocol logic of one connection, driven by an adapter.
@@ -56,6 +57,8 @@ pub struct Session {
     authenticated: bool,
     sasl: Option<Box<dyn SaslClient>>,
     sasl_error: Option<SaslError>,
+    /// An initial response too long for the AUTH line, sent after the first 334 instead.
+    held_response: Option<crate::secret::Secret<Vec<u8>>>,
     inflight: VecDeque<Pending>,
     work: VecDeque<Work>,
     transactions: VecDeque<Transaction>,
@@ -76,7 +79,7 @@ impl Session {
     /// Creates a session for a connection that has just been opened at `now`; the greeting
     /// deadline starts then.
     pub fn new(config: Config, now: Instant) -> Self {
-        let greeting_deadline = now + config.timeouts.greeting;
+        let greeting_deadline = deadline_after(now, config.timeouts.greeting);
         let mut inflight = VecDeque::new();
         inflight.push_back(Pending {
             expect: Expect::Greeting,
@@ -94,6 +97,7 @@ impl Session {
             authenticated: false,
             sasl: None,
             sasl_error: None,
+            held_response: None,
             inflight,
             work: VecDeque::new(),
             transactions: VecDeque::new(),
@@ -164,7 +168,10 @@ impl Session {
             if pending.deadline.is_some() {
                 break;
             }
-            pending.deadline = Some(now + Self::timeout_for(&timeouts, pending.expect));
+            pending.deadline = Some(deadline_after(
+                now,
+                Self::timeout_for(&timeouts, pending.expect),
+            ));
         }
 
         Some(self.output.split().freeze())
@@ -335,6 +342,14 @@ impl Session {
             && self.output.is_empty()
     }
 
+    /// Returns the step the session is in: the reply it waits for first, [`Stage::MessageData`]
+    /// while message content is still to be written, or [`Stage::Idle`] when it waits for
+    /// nothing. An adapter reads it to tell whether message content may have gone out when it
+    /// abandons a connection part-way, for example at a deadline of its own.
+    pub fn stage(&self) -> Stage {
+        self.current_stage()
+    }
+
     /// Returns how long one write of message data may take (RFC 5321 section 4.5.3.2.5); the
     /// core does not perform writes, so adapters use it as their write timeout.
     pub fn write_timeout(&self) -> Duration {
@@ -344,6 +359,14 @@ impl Session {
     /// Returns the session's settings.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Returns how many server octets the session holds: input not yet framed and the lines of
+    /// an unfinished reply. Built only for the fuzz targets, which check that it stays bounded.
+    #[cfg(fuzzing)]
+    #[doc(hidden)]
+    pub fn buffered_input(&self) -> usize {
+        self.input.len() + self.decoder.buffered_text()
     }
 
     fn queue_handle(&mut self) -> Result<Handle, Error> {
@@ -379,6 +402,16 @@ impl Session {
                 });
             }
             self.abort(Error::ServiceClosing { reply });
+            return;
+        }
+        // 221 only answers QUIT (RFC 5321 section 4.2.2); anywhere else the server is leaving.
+        let answers_quit = matches!(
+            pending.expect,
+            Expect::Quit | Expect::Command(_, Verb::Quit) | Expect::Greeting
+        );
+        if reply.code().value() == 221 && !answers_quit {
+            let stage = pending.expect.stage();
+            self.abort(Error::UnexpectedReply { stage, reply });
             return;
         }
 
@@ -450,7 +483,8 @@ impl Session {
                 self.quit_with(Error::TlsNotOffered);
             }
             500 | 502 => {
-                let name = self.config.ehlo_name.clone();
+                let name = self.config.ehlo_name.to_ascii();
+                let name = name.unwrap_or_else(|_| self.config.ehlo_name.clone());
                 self.send_command(Command::Helo(name), Expect::Helo);
             }
             _ => {
@@ -541,16 +575,28 @@ impl Session {
             Some(_) => None,
             None => auth::choose_mechanism(&offered, credentials, self.encrypted),
         };
-        let client = mechanism
-            .as_ref()
-            .and_then(|mechanism| auth::client_for(mechanism, credentials));
-        let (Some(mechanism), Some(mut client)) = (mechanism, client) else {
+        let Some(mechanism) = mechanism else {
             let requested = self.config.mechanism.clone();
             self.quit_with(Error::MechanismNotOffered { requested, offered });
             return;
         };
+        let mut client = match auth::try_client_for(&mechanism, credentials) {
+            Ok(client) => client,
+            Err(error) => {
+                self.quit_with(Error::Credentials(error));
+                return;
+            }
+        };
 
-        let initial_response = client.initial_response();
+        // RFC 4954 section 4: an initial response that would make the AUTH line longer than
+        // 512 octets goes after an empty 334 challenge instead.
+        let mut initial_response = client.initial_response();
+        let encoded = initial_response
+            .as_ref()
+            .map_or(0, |response| response.expose().len().div_ceil(3) * 4);
+        if "AUTH  \r\n".len() + mechanism.name().len() + encoded > 512 {
+            self.held_response = initial_response.take();
+        }
         self.sasl = Some(client);
         self.phase = Phase::Authenticating;
         self.send_command(
@@ -572,6 +618,11 @@ impl Session {
                     });
                 }
                 self.after_tls();
+            }
+            334 if self.held_response.is_some() => {
+                if let Some(response) = self.held_response.take() {
+                    self.send_command(Command::AuthResponse(response), Expect::Auth);
+                }
             }
             334 => {
                 let challenge = reply.lines().next().unwrap_or_default();
@@ -614,13 +665,13 @@ impl Session {
             let pipelining = self.pipelining();
             let may_start = match work {
                 // RFC 2920 section 3.1: a new transaction may follow the end of data of the
-                // previous one, and RSET, without waiting for their replies.
-                Work::Send { .. } if pipelining => self.inflight.iter().all(|p| {
-                    matches!(
-                        p.expect,
-                        Expect::EndOfData | Expect::Reset | Expect::Bdat { last: true }
-                    )
-                }),
+                // previous ones, or their chunk marked LAST, without waiting for their replies.
+                Work::Send { .. } if pipelining => {
+                    self.transactions.iter().all(|t| t.data_sent)
+                        && !self.inflight.iter().any(|p| {
+                            matches!(p.expect, Expect::Command(..) | Expect::CommandData(_))
+                        })
+                }
                 _ => self.inflight.is_empty(),
             };
             if !may_start {
@@ -694,7 +745,14 @@ impl Session {
 
     fn send_hello(&mut self) {
         self.phase = Phase::Hello;
-        let name = self.config.ehlo_name.clone();
+        // EHLO goes before the server can offer SMTPUTF8, so the name goes as its A-labels.
+        let name = match self.config.ehlo_name.to_ascii() {
+            Ok(name) => name,
+            Err(error) => {
+                self.quit_with(Error::InvalidAddress(error));
+                return;
+            }
+        };
         let command = match self.config.lmtp {
             true => Command::Lhlo(name),
             false => Command::Ehlo(name),
@@ -997,6 +1055,43 @@ mod tests {
     }
 
     #[test]
+    fn stage_follows_the_transaction() {
+        let now = Instant::now();
+        let config = Config {
+            max_transmit_chunk: 4,
+            ..config(TlsPolicy::None)
+        };
+        let mut session = Session::new(config, now);
+        assert_eq!(session.stage(), Stage::Greeting, "before the greeting");
+
+        session.handle_input(b"220 mx ready\r\n");
+        assert_eq!(session.stage(), Stage::Ehlo, "after the greeting");
+        let _ = written(&mut session, now);
+        session.handle_input(b"250-mx\r\n250 PIPELINING\r\n");
+        assert_eq!(session.stage(), Stage::Idle, "ready");
+
+        session
+            .send(envelope(), &b"Subject: x\r\n\r\nbody\r\n"[..])
+            .unwrap();
+        assert_eq!(session.stage(), Stage::Mail, "MAIL queued");
+        let _ = session.poll_transmit(now);
+        session.handle_input(b"250 ok\r\n250 ok\r\n354 go\r\n");
+        assert_eq!(session.stage(), Stage::MessageData, "after 354");
+        let first_chunk = session.poll_transmit(now).unwrap();
+        assert_eq!(&first_chunk[..], b"Subj", "first chunk");
+        assert_eq!(
+            session.stage(),
+            Stage::MessageData,
+            "content still to be written"
+        );
+        let _ = written(&mut session, now);
+        assert_eq!(session.stage(), Stage::EndOfData, "all content written");
+
+        session.handle_input(b"250 queued\r\n");
+        assert_eq!(session.stage(), Stage::Idle, "message accepted");
+    }
+
+    #[test]
     fn transcript_redacts_auth_payloads() {
         let now = Instant::now();
         let config = Config {
@@ -1027,6 +1122,25 @@ mod tests {
         assert!(lines.contains(&TranscriptLine::Received(Bytes::from_static(
             b"250 AUTH PLAIN"
         ))));
+    }
+
+    #[test]
+    fn huge_timeout_does_not_overflow() {
+        let now = Instant::now();
+        let config = Config {
+            timeouts: crate::timer::Timeouts::uniform(Duration::MAX),
+            ..config(TlsPolicy::None)
+        };
+
+        let mut session = Session::new(config, now);
+        session.handle_input(b"220 mx ready\r\n");
+        let _ = written(&mut session, now);
+
+        assert!(
+            session
+                .poll_timeout()
+                .is_some_and(|deadline| deadline > now)
+        );
     }
 
     #[test]

@@ -162,6 +162,8 @@ pub(crate) struct Transaction {
     pub(crate) notify: Option<Notify>,
     /// ORCPT for every RCPT with an ASCII address (RFC 3461 section 4.2).
     pub(crate) original_recipients: bool,
+    /// BDAT chunks sent and not yet answered.
+    pub(crate) chunks_in_flight: usize,
     /// The first negative reply to a BDAT chunk.
     pub(crate) bdat_rejected: Option<Reply>,
     /// LMTP replies still expected after the message data, one per accepted recipient.

@@ -6,6 +6,8 @@
 //! it writes unchecked is the name of a [`Mechanism::Other`].
 
 mod encode;
+#[cfg(feature = "server")]
+pub(crate) mod parse;
 
 use std::fmt;
 use std::ops::BitOr;
@@ -343,10 +345,10 @@ impl fmt::Display for Notify {
 }
 
 /// The recipient address as the sender first gave it, the `ORCPT` parameter of RCPT, with the
-/// address type `rfc822` (RFC 3461 section 4.2).
-///
-/// TODO: the `utf-8` address type of RFC 6533 section 3 is not supported, so an original
-/// recipient with non-ASCII characters cannot be given.
+/// address type `rfc822` (RFC 3461 section 4.2). The `utf-8` address type of RFC 6533 section 3
+/// is not supported, so an original recipient with non-ASCII characters cannot be given.
+// TODO: add the `utf-8` address type of RFC 6533 section 3 so that non-ASCII recipients get an
+// ORCPT too.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct OriginalRecipient {
     address: XText,

@@ -119,6 +119,12 @@ impl ReplyDecoder {
         self.line_count > 0
     }
 
+    /// Returns the octets of text stored for the unfinished reply.
+    #[cfg(fuzzing)]
+    pub(crate) fn buffered_text(&self) -> usize {
+        self.lines.iter().map(Bytes::len).sum()
+    }
+
     fn decode_lines(&mut self, buf: &mut BytesMut) -> Result<Option<Reply>, ParseError> {
         loop {
             let Some(line) = self
