@@ -1,5 +1,5 @@
-//! The clients the benchmark runs, each in a process of its own: this project's blocking client,
-//! lettre's blocking and Tokio transports, and two hand-written clients that mark the
+//! The clients the benchmark runs, each in a process of its own: this project's blocking and
+//! Tokio clients, lettre's blocking and Tokio transports, and two hand-written clients that mark the
 //! round-trip limits. Each prints `delivered=N` when it is done.
 
 use std::io::{self, BufRead as _, BufReader, Write as _};
@@ -25,6 +25,8 @@ pub(crate) enum Kind {
     SmtpProto,
     /// smtp-blocking with BDAT turned off, so a CHUNKING server gets DATA.
     SmtpProtoData,
+    /// smtp-tokio: one task per connection, each queueing messages with `send_batch`.
+    SmtpTokio,
     /// Hand-written: one command, one reply, as a client without PIPELINING must.
     RawLockstep,
     /// Hand-written: each message's content and end of data go in one write with the next
@@ -61,6 +63,7 @@ pub(crate) fn run(kind: Kind, workload: &Workload) -> Result<(), BoxError> {
         Kind::SmtpProtoData => {
             on_threads(workload, |share| smtp_proto_client(workload, share, false))?
         }
+        Kind::SmtpTokio => smtp_tokio_client(workload)?,
         Kind::RawLockstep => on_threads(workload, |share| raw_lockstep(workload, share))?,
         Kind::RawGrouped => on_threads(workload, |share| raw_grouped(workload, share))?,
         Kind::RawNoop => on_threads(workload, |share| raw_noop(workload, share))?,
@@ -138,6 +141,54 @@ fn smtp_proto_client(workload: &Workload, messages: usize, chunking: bool) -> Ou
     }
     client.quit()?;
     Ok(delivered)
+}
+
+fn smtp_tokio_client(workload: &Workload) -> Outcome {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let mut options = Options::default();
+    options.session.tls = TlsPolicy::None;
+    options.session.ehlo_name = Domain::parse(CLIENT_NAME)?;
+    let envelope = Envelope::new(
+        ReversePath::parse(SENDER)?,
+        vec![Mailbox::parse(RECIPIENT)?],
+    )?;
+    let body = Bytes::from(message(workload.size));
+    let server = format!("127.0.0.1:{}", workload.port);
+
+    runtime.block_on(async move {
+        let mut tasks = Vec::new();
+        for share in shares(workload.messages, workload.connections) {
+            let (options, envelope, body, server) = (
+                options.clone(),
+                envelope.clone(),
+                body.clone(),
+                server.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut client = smtp_tokio::Client::connect(&server, options).await?;
+                let mut delivered = 0;
+                let mut remaining = share;
+                while remaining > 0 {
+                    let batch = remaining.min(BATCH);
+                    remaining -= batch;
+                    let queued = (0..batch).map(|_| (envelope.clone(), body.clone()));
+                    for result in client.send_batch(queued).await {
+                        result?;
+                        delivered += 1;
+                    }
+                }
+                client.quit().await?;
+                Ok::<usize, BoxError>(delivered)
+            }));
+        }
+        let mut delivered = 0;
+        for task in tasks {
+            delivered += task.await??;
+        }
+        Ok(delivered)
+    })
 }
 
 fn lettre_blocking(workload: &Workload, messages: usize) -> Outcome {

@@ -119,7 +119,7 @@ impl Report {
         );
         let _ = writeln!(
             header,
-            "- {} run, each row {repeat} times; figures are medians, ranges min–max",
+            "- {} run, {repeat} rounds of every row; figures are medians, ranges min–max",
             if smoke { "smoke" } else { "full" }
         );
         Self {
