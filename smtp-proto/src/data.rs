@@ -379,8 +379,8 @@ fn find_either(haystack: &[u8], first: u8, second: u8) -> Option<usize> {
 /// Returns the index of the first CR or LF in `haystack`.
 ///
 /// The search reads eight bytes at a time as one `u64`. A word without a byte below 0x0E, the
-/// common case in text, costs three integer operations; only a word with such a byte, which may
-/// be a tab, gets an exact test for CR and LF.
+/// common case in text, costs three integer operations. Only a word with such a byte is searched
+/// byte by byte, because the byte may also be a tab.
 fn find_line_end(haystack: &[u8]) -> Option<usize> {
     let mut words = haystack.chunks_exact(8);
     let mut offset = 0;
@@ -390,10 +390,8 @@ fn find_line_end(haystack: &[u8]) -> Option<usize> {
             .expect("chunks_exact(8) yields 8-byte slices");
         let value = u64::from_le_bytes(bytes);
         if value.wrapping_sub(ONES * 0x0E) & !value & HIGH_BITS != 0 {
-            let found = exact_zero_bytes(value ^ (ONES * u64::from(CR)))
-                | exact_zero_bytes(value ^ (ONES * u64::from(LF)));
-            if found != 0 {
-                return Some(offset + (found.trailing_zeros() / 8) as usize);
+            if let Some(index) = word.iter().position(|&byte| byte == CR || byte == LF) {
+                return Some(offset + index);
             }
         }
         offset += 8;
@@ -404,11 +402,6 @@ fn find_line_end(haystack: &[u8]) -> Option<usize> {
         .iter()
         .position(|&byte| byte == CR || byte == LF)?;
     Some(offset + index)
-}
-
-/// Sets the high bit of exactly the zero bytes of `value`.
-const fn exact_zero_bytes(value: u64) -> u64 {
-    !(((value & LOW_BITS) + LOW_BITS) | value) & HIGH_BITS
 }
 
 /// Sets the high bit of the lowest zero byte of `value`. The borrow may wrongly set bits above
@@ -425,7 +418,6 @@ const END_OF_DATA: &[u8] = b".\r\n";
 const RUN_LENGTH: usize = 16 * 1024;
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
-const LOW_BITS: u64 = 0x7F7F_7F7F_7F7F_7F7F;
 
 #[cfg(test)]
 mod tests {
