@@ -526,7 +526,7 @@ fn wait_for_port(port: u16) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// The scenarios of a full run, in report order.
+/// Returns the scenarios of a full run, in report order.
 fn scenarios() -> Vec<Scenario> {
     let smtp_sink = Server::SmtpSink { pipelining: true };
     let one_k = |name, pinning| {
@@ -643,7 +643,7 @@ fn scenarios() -> Vec<Scenario> {
 }
 
 impl Scenario {
-    /// A scenario that sends messages, with the client and server on different cores.
+    /// Creates a scenario that sends messages, with the client and server on different cores.
     fn new(
         name: &'static str,
         title: &'static str,
