@@ -72,13 +72,19 @@ pub(crate) struct Row {
 
 impl Row {
     fn median(&self, value: impl Fn(&Measurement) -> f64) -> f64 {
-        let mut values: Vec<f64> = self.measurements.iter().map(value).collect();
-        values.sort_by(f64::total_cmp);
-        match values.len() {
-            0 => f64::NAN,
-            length if length % 2 == 1 => values[length / 2],
-            length => (values[length / 2 - 1] + values[length / 2]) / 2.0,
-        }
+        median(self.measurements.iter().map(value).collect())
+    }
+
+    /// Returns the median over the rounds of this row's value divided by `peer`'s in the same
+    /// round. Rows of one round run one after the other, so the pair saw about the same load.
+    fn paired_ratio(&self, peer: &Self, value: impl Fn(&Measurement) -> f64) -> f64 {
+        let ratios = self
+            .measurements
+            .iter()
+            .zip(&peer.measurements)
+            .map(|(this, other)| value(this) / value(other))
+            .collect();
+        median(ratios)
     }
 
     fn range(&self, value: impl Fn(&Measurement) -> f64) -> (f64, f64) {
@@ -86,6 +92,16 @@ impl Row {
         values.fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), value| {
             (low.min(value), high.max(value))
         })
+    }
+}
+
+/// Returns the median of `values`, or NaN when there are none.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        length if length % 2 == 1 => values[length / 2],
+        length => (values[length / 2 - 1] + values[length / 2]) / 2.0,
     }
 }
 
@@ -163,7 +179,12 @@ impl Report {
         }
 
         for ours in rows.iter().filter(|row| row.ours) {
-            let _ = writeln!(out, "\nRatios of {}, medians:\n", ours.label);
+            let _ = writeln!(
+                out,
+                "\nRatios of {}: the median over the rounds of this row's figure divided by \
+                 the peer's in the same round:\n",
+                ours.label
+            );
             let _ = writeln!(
                 out,
                 "| peer | {unit}s/s: this ÷ peer | CPU per {unit}: this ÷ peer | \
@@ -171,8 +192,7 @@ impl Report {
             );
             let _ = writeln!(out, "|---|---:|---:|---:|");
             for peer in rows.iter().filter(|row| !std::ptr::eq(*row, ours)) {
-                let ratio =
-                    |value: fn(&Measurement) -> f64| ours.median(value) / peer.median(value);
+                let ratio = |value: fn(&Measurement) -> f64| ours.paired_ratio(peer, value);
                 let _ = writeln!(
                     out,
                     "| {} | {:.2} | {:.2} | {:.2} |",

@@ -23,8 +23,12 @@ pub(crate) fn run(port: u16, chunking: bool) -> io::Result<()> {
         let stream = stream?;
         let counters = Arc::clone(&counters);
         thread::spawn(move || {
-            if let Err(error) = serve(stream, chunking, &counters) {
-                eprintln!("sink: session failed: {error}");
+            // A client that closes right after QUIT may reset the connection: not a failure.
+            match serve(stream, chunking, &counters) {
+                Err(error) if error.kind() != io::ErrorKind::ConnectionReset => {
+                    eprintln!("sink: session failed: {error}");
+                }
+                _ => {}
             }
             let sessions = counters.sessions.fetch_add(1, Ordering::SeqCst) + 1;
             let messages = counters.messages.load(Ordering::SeqCst);
