@@ -24,7 +24,10 @@ pub fn check(data: &[u8]) {
     let reply = Reply::new(ReplyCode::OK, lines.clone());
     let capabilities = Capabilities::from_ehlo_reply(&reply);
 
-    assert_eq!(capabilities.greeting(), &reply.lines()[0][..]);
+    assert_eq!(
+        capabilities.greeting(),
+        reply.lines().next().unwrap_or_default()
+    );
     assert_set_is_consistent(&capabilities);
     assert_eq!(
         Capabilities::from_ehlo_reply(&over_the_wire(&reply)),
@@ -120,7 +123,7 @@ fn over_the_wire(reply: &Reply) -> Reply {
 
     let mut limits = ReplyLimits::default();
     limits.max_line_length = wire.len() + 1;
-    limits.max_lines = reply.lines().len();
+    limits.max_lines = reply.lines().count();
     let decoded = ReplyDecoder::new(limits).decode(&mut wire);
 
     match decoded {

@@ -44,7 +44,6 @@ pub struct Client {
     transactions: HashMap<Handle, Result<Delivery, smtp_proto::client::Error>>,
     commands: HashMap<Handle, Result<Reply, smtp_proto::client::Error>>,
     closed: Option<Closure>,
-    read_buffer: Box<[u8]>,
 }
 
 impl Client {
@@ -230,7 +229,6 @@ impl Client {
             transactions: HashMap::new(),
             commands: HashMap::new(),
             closed: None,
-            read_buffer: vec![0; READ_BUFFER_SIZE].into_boxed_slice(),
         };
         if transcript && tls_info.is_some() {
             client.record_transcript(TranscriptLine::TlsEstablished);
@@ -294,12 +292,13 @@ impl Client {
             self.server
         );
         let deadline = Instant::now() + DRAIN_AFTER_WRITE_ERROR;
+        let mut buffer = [0; READ_BUFFER_SIZE];
         while let Some(stream) = self.stream.as_mut() {
             if self.session.is_closed() {
                 break;
             }
-            match stream.read(&mut self.read_buffer, deadline) {
-                Ok(Received::Data(read)) => self.session.handle_input(&self.read_buffer[..read]),
+            match stream.read(&mut buffer, deadline) {
+                Ok(Received::Data(read)) => self.session.handle_input(&buffer[..read]),
                 Ok(Received::Eof | Received::TimedOut) | Err(_) => break,
             }
         }
@@ -346,10 +345,11 @@ impl Client {
 
         // Bytes that already wait after the 220 reply are not TLS: the session rejects them
         // unread (RFC 3207 section 4.2). Later ones reach the handshake, which rejects them.
-        match stream.read_waiting(&mut self.read_buffer) {
+        let mut buffer = [0; READ_BUFFER_SIZE];
+        match stream.read_waiting(&mut buffer) {
             Ok(None) => {}
             Ok(Some(Received::Data(read))) => {
-                self.session.handle_input(&self.read_buffer[..read]);
+                self.session.handle_input(&buffer[..read]);
                 return false;
             }
             Ok(Some(_)) => {
@@ -399,8 +399,9 @@ impl Client {
             return;
         };
 
-        match stream.read(&mut self.read_buffer, deadline) {
-            Ok(Received::Data(read)) => self.session.handle_input(&self.read_buffer[..read]),
+        let mut buffer = [0; READ_BUFFER_SIZE];
+        match stream.read(&mut buffer, deadline) {
+            Ok(Received::Data(read)) => self.session.handle_input(&buffer[..read]),
             Ok(Received::Eof) => self.session.handle_eof(),
             Ok(Received::TimedOut) => self.session.handle_timeout(Instant::now()),
             Err(error) => {
@@ -523,5 +524,6 @@ const _: fn() = || {
 /// How long the client reads after a failed write, for a reply the server sent before closing.
 const DRAIN_AFTER_WRITE_ERROR: Duration = Duration::from_secs(2);
 
-/// The size of the buffer each read fills.
+/// The size of the buffer each read fills. It lives on the stack of the read, so an idle client
+/// keeps no read buffer: the session copies what arrives into its own input buffer.
 const READ_BUFFER_SIZE: usize = 16 * 1024;

@@ -28,9 +28,9 @@ impl Capabilities {
             return capabilities;
         }
 
-        let mut lines = reply.lines().iter();
+        let mut lines = reply.lines();
         if let Some(greeting) = lines.next() {
-            capabilities.greeting = greeting.clone();
+            capabilities.greeting = Bytes::copy_from_slice(greeting);
         }
         for line in lines {
             capabilities.add_line(line);

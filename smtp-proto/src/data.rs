@@ -80,33 +80,48 @@ impl DataEncoder {
         // Line ends that grow from LF to CRLF add about one octet per line, so this covers bodies
         // with lines of 32 octets or more in one allocation.
         out.reserve(rest.len() + rest.len() / 32 + 2);
-        while !rest.is_empty() {
-            if self.stuffing && self.at_line_start && rest.first() == Some(&b'.') {
-                out.put_u8(b'.');
+
+        // Text that needs no change is copied in long runs: `rest[..written]` is in `out`, and
+        // only a doubled dot or a canonicalised line end interrupts the run.
+        let mut written = 0;
+        let mut line = 0;
+        loop {
+            if self.at_line_start {
+                let Some(&first) = rest.get(line) else {
+                    break;
+                };
+                if self.stuffing && first == b'.' {
+                    out.extend_from_slice(&rest[written..line]);
+                    out.put_u8(b'.');
+                    written = line;
+                }
+                self.at_line_start = false;
             }
 
-            let Some(end) = find_either(rest, CR, LF) else {
-                out.extend_from_slice(rest);
-                self.at_line_start = false;
-                return;
+            let Some(offset) = find_line_end(&rest[line..]) else {
+                break;
             };
-            let (text, line_end) = rest.split_at(end);
-            out.extend_from_slice(text);
-            out.extend_from_slice(CRLF);
+            let end = line + offset;
             self.at_line_start = true;
-
-            // CRLF, a bare LF and a bare CR are each one line end. A CR that ends the chunk may
-            // still be the first half of a CRLF split across chunks.
-            rest = match line_end {
-                [CR, LF, tail @ ..] => tail,
-                [CR] => {
-                    self.after_cr = true;
-                    &[]
+            if rest[end] == CR && rest.get(end + 1) == Some(&LF) {
+                line = end + 2;
+                // Copying the run while it is still in the cache beats copying it all at the end.
+                if line - written >= RUN_LENGTH {
+                    out.extend_from_slice(&rest[written..line]);
+                    written = line;
                 }
-                [_, tail @ ..] => tail,
-                [] => &[],
-            };
+                continue;
+            }
+
+            // A bare LF or a bare CR becomes CRLF. A CR that ends the chunk may still be the
+            // first half of a CRLF split across chunks.
+            out.extend_from_slice(&rest[written..end]);
+            out.extend_from_slice(CRLF);
+            written = end + 1;
+            line = end + 1;
+            self.after_cr = rest[end] == CR && line == rest.len();
         }
+        out.extend_from_slice(&rest[written..]);
     }
 
     /// Completes a last line that lacks a line end, appends the end-of-data line `.\r\n` to `out`
@@ -159,7 +174,7 @@ impl BodyInfo {
         let mut size = body.len() as u64;
         let mut longest_line = 0;
         let mut rest = body;
-        while let Some(end) = find_either(rest, CR, LF) {
+        while let Some(end) = find_line_end(rest) {
             longest_line = longest_line.max(end);
             let (_, line_end) = rest.split_at(end);
             rest = match line_end {
@@ -361,6 +376,34 @@ fn find_either(haystack: &[u8], first: u8, second: u8) -> Option<usize> {
     Some(offset + index)
 }
 
+/// Returns the index of the first CR or LF in `haystack`.
+///
+/// The search reads eight bytes at a time as one `u64`. A word without a byte below 0x0E, the
+/// common case in text, costs three integer operations. Only a word with such a byte is searched
+/// byte by byte, because the byte may also be a tab.
+fn find_line_end(haystack: &[u8]) -> Option<usize> {
+    let mut words = haystack.chunks_exact(8);
+    let mut offset = 0;
+    for word in words.by_ref() {
+        let bytes: [u8; 8] = word
+            .try_into()
+            .expect("chunks_exact(8) yields 8-byte slices");
+        let value = u64::from_le_bytes(bytes);
+        if value.wrapping_sub(ONES * 0x0E) & !value & HIGH_BITS != 0 {
+            if let Some(index) = word.iter().position(|&byte| byte == CR || byte == LF) {
+                return Some(offset + index);
+            }
+        }
+        offset += 8;
+    }
+
+    let index = words
+        .remainder()
+        .iter()
+        .position(|&byte| byte == CR || byte == LF)?;
+    Some(offset + index)
+}
+
 /// Sets the high bit of the lowest zero byte of `value`. The borrow may wrongly set bits above
 /// that byte, but the lowest set bit always marks the first zero byte.
 const fn zero_bytes(value: u64) -> u64 {
@@ -371,6 +414,8 @@ const CR: u8 = b'\r';
 const LF: u8 = b'\n';
 const CRLF: &[u8] = b"\r\n";
 const END_OF_DATA: &[u8] = b".\r\n";
+/// How much unchanged text the encoder scans before it copies it out.
+const RUN_LENGTH: usize = 16 * 1024;
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 
@@ -842,6 +887,33 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn find_line_end_every_position() {
+        for length in 0..40 {
+            for target in 0..length {
+                for line_end in [CR, LF] {
+                    // Tabs and other bytes below 0x0E pass the word test but are no line end.
+                    let mut haystack: Vec<u8> =
+                        (0..length).map(|i| [b'a', b'\t', 0x0C][i % 3]).collect();
+                    haystack[target] = line_end;
+
+                    assert_eq!(find_line_end(&haystack), Some(target), "{length} {target}");
+                }
+            }
+            let plain = vec![b'\t'; length];
+            assert_eq!(find_line_end(&plain), None, "{length} without line end");
+        }
+    }
+
+    #[test]
+    fn find_line_end_ignores_near_misses() {
+        let haystack = [
+            0x8D, 0x8A, 0xFF, 0x00, 0x0C, 0x0E, 0x09, 0x0B, 0x8D, 0x2E, LF,
+        ];
+
+        assert_eq!(find_line_end(&haystack), Some(10));
     }
 
     #[test]

@@ -41,9 +41,10 @@ impl Session {
         };
 
         let pipelined = self.pipelining();
+        let (reverse_path, recipients) = envelope.into_paths();
         let reverse_path = match plan.ascii_domains {
-            true => envelope.reverse_path().to_ascii(),
-            false => Ok(envelope.reverse_path().clone()),
+            true => reverse_path.to_ascii(),
+            false => Ok(reverse_path),
         };
         let Ok(reverse_path) = reverse_path else {
             return;
@@ -61,10 +62,10 @@ impl Session {
         let early_data = pipelined
             && plan.chunked
             && self.config.recipient_policy == RecipientPolicy::AcceptedOnly;
-        let recipient_count = envelope.recipients().len();
+        let recipient_count = recipients.len();
         self.transactions.push_back(Transaction {
             handle,
-            recipients: envelope.recipients().to_vec(),
+            recipients,
             body,
             rcpt_sent: 0,
             pipelined,

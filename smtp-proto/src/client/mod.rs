@@ -629,7 +629,7 @@ impl Session {
                 }
             }
             334 => {
-                let challenge = reply.lines().first().map(|line| &line[..]).unwrap_or(&[]);
+                let challenge = reply.lines().next().unwrap_or_default();
                 let response = match (auth::decode_challenge(challenge), self.sasl.as_mut()) {
                     (Ok(challenge), Some(client)) => client.respond(&challenge),
                     (Err(error), _) => Err(error),
@@ -807,8 +807,8 @@ impl Session {
         }
 
         let code = reply.code().value().to_string();
-        let count = reply.lines().len();
-        for (index, text) in reply.lines().iter().enumerate() {
+        let count = reply.lines().count();
+        for (index, text) in reply.lines().enumerate() {
             let mut line = BytesMut::with_capacity(4 + text.len());
             line.extend_from_slice(code.as_bytes());
             line.extend_from_slice(if index + 1 == count { b" " } else { b"-" });

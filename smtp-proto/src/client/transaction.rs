@@ -84,6 +84,11 @@ impl Envelope {
         &self.recipients
     }
 
+    /// Returns the reverse-path and the recipients, for a transaction that takes them over.
+    pub(crate) fn into_paths(self) -> (ReversePath, Vec<Mailbox>) {
+        (self.reverse_path, self.recipients)
+    }
+
     /// Tells whether an address needs the SMTPUTF8 extension (RFC 6531 section 3.2).
     pub fn needs_smtputf8(&self) -> bool {
         self.reverse_path.needs_smtputf8() || self.recipients.iter().any(Mailbox::needs_smtputf8)

@@ -72,7 +72,7 @@ impl Command {
             }
             Self::Bdat { size, last } => {
                 out.put("BDAT ");
-                out.put(&size.to_string());
+                out.put(decimal(*size, &mut [0; 20]));
                 if *last {
                     out.put(" LAST");
                 }
@@ -106,7 +106,7 @@ impl MailParameters {
     fn write(&self, out: &mut impl Sink) {
         if let Some(size) = self.size {
             out.put(" SIZE=");
-            out.put(&size.to_string());
+            out.put(decimal(size, &mut [0; 20]));
         }
         if let Some(body) = self.body {
             out.put(" BODY=");
@@ -189,6 +189,22 @@ impl Sink for String {
     fn put(&mut self, text: &str) {
         self.push_str(text);
     }
+}
+
+/// Writes `value` in decimal into the end of `digits`, without a heap allocation, and returns
+/// the digits written.
+fn decimal(value: u64, digits: &mut [u8; 20]) -> &str {
+    let mut start = digits.len();
+    let mut rest = value;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&digits[start..]).expect("decimal digits are ASCII")
 }
 
 #[cfg(test)]
@@ -450,6 +466,20 @@ mod tests {
             ),
             ("quit", Command::Quit, b"QUIT\r\n"),
         ]
+    }
+
+    #[test]
+    fn decimal_writes_digits() {
+        let cases = [
+            ("zero", 0, "0"),
+            ("one digit", 7, "7"),
+            ("size", 10_240_000, "10240000"),
+            ("max", u64::MAX, "18446744073709551615"),
+        ];
+
+        for (label, value, expected) in cases {
+            assert_eq!(decimal(value, &mut [0; 20]), expected, "{label}");
+        }
     }
 
     #[test]

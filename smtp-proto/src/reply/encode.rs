@@ -10,13 +10,13 @@ impl Reply {
     /// text.
     pub fn encode(&self, buf: &mut BytesMut) {
         let digits = self.code.digits();
-        let text_length: usize = self.lines.iter().map(|line| line.len()).sum();
-        buf.reserve(text_length + self.lines.len() * (digits.len() + 3));
+        let text_length: usize = self.lines().map(|line| line.len()).sum();
+        let line_count = self.lines().count();
+        buf.reserve(text_length + line_count * (digits.len() + 3));
 
-        let last = self.lines.len().saturating_sub(1);
-        for (index, line) in self.lines.iter().enumerate() {
+        for (index, line) in self.lines().enumerate() {
             buf.put_slice(&digits);
-            if index < last {
+            if index + 1 < line_count {
                 buf.put_u8(b'-');
             } else if !line.is_empty() {
                 buf.put_u8(b' ');

@@ -206,41 +206,56 @@ impl fmt::Display for EnhancedStatusCode {
 
 /// A reply from an SMTP server: one reply code and one or more lines of text (RFC 5321 section
 /// 4.2).
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// A reply owns a copy of its text and never refers to the buffer it was decoded from, so the
+/// buffer can be reused at once. Text of up to [`Reply::INLINE_TEXT`] octets is stored inside
+/// the value, so decoding a typical reply to MAIL, RCPT, DATA or the end of data allocates
+/// nothing.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Reply {
     code: ReplyCode,
-    /// Text of each line, without code, separator and line end. Never empty, and no line contains
-    /// a byte that [`parse::is_text_octet`] rejects.
-    lines: Vec<Bytes>,
+    /// Text of each line, without code, separator and line end, joined with LF. No line contains
+    /// a byte that [`parse::is_text_octet`] rejects, so LF only ever separates lines.
+    text: Text,
 }
 
 impl Reply {
+    /// The most octets of text, LFs between lines included, that a reply stores without a heap
+    /// allocation.
+    pub const INLINE_TEXT: usize = INLINE_TEXT;
+
     /// Creates a reply from the text of each line, without code, separator and line end.
     ///
     /// A line without text is an empty `Bytes`, and an empty `lines` is taken as one such line.
     /// Reply text cannot contain control characters other than HT (RFC 5321 section 4.2,
     /// `textstring`), so `new` replaces each one, CR and LF included, with a space.
-    pub fn new(code: ReplyCode, mut lines: Vec<Bytes>) -> Self {
-        if lines.is_empty() {
-            lines.push(Bytes::new());
-        }
-        for line in &mut lines {
-            if line.iter().all(|&byte| parse::is_text_octet(byte)) {
-                continue;
+    pub fn new(code: ReplyCode, lines: Vec<Bytes>) -> Self {
+        let mut text = Vec::with_capacity(lines.iter().map(|line| line.len() + 1).sum());
+        for (index, line) in lines.iter().enumerate() {
+            if index > 0 {
+                text.push(LINE_SEPARATOR);
             }
-            let cleaned: Vec<u8> = line
-                .iter()
-                .map(|&byte| {
-                    if parse::is_text_octet(byte) {
-                        byte
-                    } else {
-                        b' '
-                    }
-                })
-                .collect();
-            *line = Bytes::from(cleaned);
+            text.extend(line.iter().map(|&byte| {
+                if parse::is_text_octet(byte) {
+                    byte
+                } else {
+                    b' '
+                }
+            }));
         }
-        Self { code, lines }
+        Self {
+            code,
+            text: Text::new(&text),
+        }
+    }
+
+    /// Creates a reply from text the decoder has checked: lines joined with LF, none of them
+    /// containing a byte that [`parse::is_text_octet`] rejects.
+    pub(crate) fn from_checked_text(code: ReplyCode, text: &[u8]) -> Self {
+        Self {
+            code,
+            text: Text::new(text),
+        }
     }
 
     /// Returns the reply code.
@@ -269,8 +284,10 @@ impl Reply {
     }
 
     /// Returns the text of each line, without code, separator and line end, as received.
-    pub fn lines(&self) -> &[Bytes] {
-        &self.lines
+    ///
+    /// There is always at least one line, which may be empty.
+    pub fn lines(&self) -> impl Iterator<Item = &[u8]> {
+        self.text.as_bytes().split(|&byte| byte == LINE_SEPARATOR)
     }
 
     /// Returns the enhanced status code at the start of the first line (RFC 2034 section 4).
@@ -279,7 +296,7 @@ impl Reply {
     /// its class must equal the first digit of the reply code (2, 4 or 5). Otherwise there is
     /// none.
     pub fn enhanced_status(&self) -> Option<EnhancedStatusCode> {
-        let first = self.lines.first()?;
+        let first = self.lines().next()?;
         self.enhanced_status_of(first).map(|(status, _)| status)
     }
 
@@ -289,9 +306,10 @@ impl Reply {
     /// of servers, the code is removed from each line and shown once at the start. Otherwise
     /// every line is shown as received. Lines without text are skipped.
     pub fn text(&self) -> String {
+        let lines: Vec<&[u8]> = self.lines().collect();
         let mut shared = None;
-        let mut stripped = Vec::with_capacity(self.lines.len());
-        for line in &self.lines {
+        let mut stripped = Vec::with_capacity(lines.len());
+        for line in lines.iter().copied() {
             let Some((status, rest)) = self.enhanced_status_of(line) else {
                 break;
             };
@@ -304,11 +322,11 @@ impl Reply {
 
         let mut text = String::new();
         let parts: Vec<&[u8]> = match shared {
-            Some(status) if stripped.len() == self.lines.len() => {
+            Some(status) if stripped.len() == lines.len() => {
                 text.push_str(&status.to_string());
                 stripped
             }
-            _ => self.lines.iter().map(|line| &line[..]).collect(),
+            _ => lines,
         };
         for part in parts.into_iter().filter(|part| !part.is_empty()) {
             if !text.is_empty() {
@@ -330,6 +348,16 @@ impl Reply {
     }
 }
 
+impl fmt::Debug for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<_> = self.lines().map(String::from_utf8_lossy).collect();
+        f.debug_struct("Reply")
+            .field("code", &self.code)
+            .field("lines", &lines)
+            .finish()
+    }
+}
+
 impl fmt::Display for Reply {
     /// Writes the code and [`Reply::text`], such as `550 5.7.25 first line second line`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -341,6 +369,50 @@ impl fmt::Display for Reply {
         }
     }
 }
+
+/// The text of a reply, inside the value when it is short and in a shared buffer otherwise.
+#[derive(Clone)]
+enum Text {
+    Inline {
+        length: u8,
+        octets: [u8; INLINE_TEXT],
+    },
+    Shared(Bytes),
+}
+
+impl Text {
+    fn new(text: &[u8]) -> Self {
+        match u8::try_from(text.len()) {
+            Ok(length) if text.len() <= INLINE_TEXT => {
+                let mut octets = [0; INLINE_TEXT];
+                octets[..text.len()].copy_from_slice(text);
+                Self::Inline { length, octets }
+            }
+            _ => Self::Shared(Bytes::copy_from_slice(text)),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline { length, octets } => &octets[..usize::from(*length)],
+            Self::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Text {}
+
+/// Separates the lines of a reply in [`Text`]; reply text never contains it.
+const LINE_SEPARATOR: u8 = b'\n';
+/// Room for the text of single-line replies such as Postfix's `2.0.0 Ok: queued as ...` or
+/// Gmail's `2.0.0 OK <timestamp> <id> - gsmtp`, while a `Reply` stays at 96 octets.
+const INLINE_TEXT: usize = 85;
 
 #[cfg(test)]
 mod tests {
@@ -590,7 +662,7 @@ mod tests {
     fn text_is_lossy_for_invalid_utf8() {
         let reply = Reply::new(ReplyCode::OK, vec![Bytes::from_static(b"caf\xe9")]);
 
-        assert_eq!(reply.lines(), [Bytes::from_static(b"caf\xe9")]);
+        assert_eq!(reply.lines().collect::<Vec<_>>(), [b"caf\xe9"]);
         assert_eq!(reply.text(), "caf\u{fffd}");
     }
 
@@ -630,7 +702,7 @@ mod tests {
         for (label, input, expected) in cases {
             let reply = Reply::new(ReplyCode::OK, vec![Bytes::copy_from_slice(input)]);
 
-            assert_eq!(reply.lines(), [Bytes::copy_from_slice(expected)], "{label}");
+            assert_eq!(reply.lines().collect::<Vec<_>>(), [expected], "{label}");
         }
     }
 
@@ -638,7 +710,30 @@ mod tests {
     fn new_without_lines_has_one_empty_line() {
         let reply = Reply::new(ReplyCode::OK, Vec::new());
 
-        assert_eq!(reply.lines(), [Bytes::new()]);
+        assert_eq!(reply.lines().collect::<Vec<_>>(), [b""]);
+    }
+
+    #[test]
+    fn reply_size() {
+        assert_eq!(size_of::<Reply>(), 96);
+    }
+
+    #[test]
+    fn text_inline_or_shared() {
+        let cases = [
+            ("empty", 0, true),
+            ("at inline limit", INLINE_TEXT, true),
+            ("over inline limit", INLINE_TEXT + 1, false),
+            ("long", 4000, false),
+        ];
+
+        for (label, length, inline) in cases {
+            let text = vec![b'a'; length];
+            let stored = Text::new(&text);
+
+            assert_eq!(stored.as_bytes(), &text[..], "{label}");
+            assert_eq!(matches!(stored, Text::Inline { .. }), inline, "{label}");
+        }
     }
 
     /// Builds a reply for tests from a valid code and the text of each line.

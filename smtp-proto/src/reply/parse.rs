@@ -1,8 +1,6 @@
 //! Streaming reply decoder: frames lines under limits, then parses each line with nom.
 
-use std::mem;
-
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf as _, BytesMut};
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_while_m_n};
 use nom::character::complete::{digit1, one_of};
@@ -64,8 +62,11 @@ pub struct ReplyDecoder {
     framer: LineFramer,
     /// Code of the unfinished reply, set by its first line.
     code: Option<ReplyCode>,
-    /// Text of the lines of the unfinished reply.
-    lines: Vec<Bytes>,
+    /// Text of the lines of the unfinished reply, each followed by LF. Its capacity is kept
+    /// from reply to reply, so a multi-line reply allocates only while the longest grows.
+    text: Vec<u8>,
+    /// Lines of the unfinished reply stored in `text`.
+    line_count: usize,
     /// Stream offset of the first byte in the caller's buffer.
     offset: usize,
     error: Option<ParseError>,
@@ -78,7 +79,8 @@ impl ReplyDecoder {
             limits,
             framer: LineFramer::new(limits.max_line_length, limits.bare_lf),
             code: None,
-            lines: Vec::new(),
+            text: Vec::new(),
+            line_count: 0,
             offset: 0,
             error: None,
         }
@@ -106,14 +108,15 @@ impl ReplyDecoder {
         if let Err(error) = &result {
             self.error = Some(error.clone());
             self.code = None;
-            self.lines.clear();
+            self.text.clear();
+            self.line_count = 0;
         }
         result
     }
 
     /// Returns whether lines of an unfinished reply are stored.
     pub fn has_partial_reply(&self) -> bool {
-        !self.lines.is_empty()
+        self.line_count > 0
     }
 
     /// Returns the octets of text stored for the unfinished reply.
@@ -139,20 +142,35 @@ impl ReplyDecoder {
             if parsed.code != code {
                 return Err(ParseError::new(ParseErrorKind::CodeMismatch, self.offset));
             }
-            let count = self.lines.len() + 1;
+            let count = self.line_count + 1;
             let max = self.limits.max_lines;
             if count > max || (count == max && !parsed.is_last) {
                 return Err(ParseError::new(ParseErrorKind::TooManyLines, self.offset));
             }
 
-            let line_bytes = buf.split_to(line.length).freeze();
+            // The text is copied out, so the reply never keeps the caller's buffer alive.
+            let text = &buf[parsed.text_start..line.content_length];
+            let reply = match (parsed.is_last, self.line_count) {
+                (true, 0) => Some(Reply::from_checked_text(code, text)),
+                (true, _) => {
+                    self.text.extend_from_slice(text);
+                    let reply = Reply::from_checked_text(code, &self.text);
+                    self.text.clear();
+                    self.line_count = 0;
+                    Some(reply)
+                }
+                (false, _) => {
+                    self.text.extend_from_slice(text);
+                    self.text.push(b'\n');
+                    self.line_count += 1;
+                    None
+                }
+            };
+            buf.advance(line.length);
             self.offset += line.length;
-            self.lines
-                .push(line_bytes.slice(parsed.text_start..line.content_length));
-            if parsed.is_last {
+            if let Some(reply) = reply {
                 self.code = None;
-                let lines = mem::take(&mut self.lines);
-                return Ok(Some(Reply { code, lines }));
+                return Ok(Some(reply));
             }
         }
     }
@@ -353,14 +371,7 @@ mod tests {
         for (label, input, code, lines) in cases {
             let replies = decode_all(input, ReplyLimits::default());
 
-            let expected = Reply {
-                code: ReplyCode::new(code).unwrap(),
-                lines: lines
-                    .iter()
-                    .map(|line| Bytes::copy_from_slice(line))
-                    .collect(),
-            };
-            assert_eq!(replies, Ok(vec![expected]), "{label}");
+            assert_eq!(replies, Ok(vec![reply(code, lines)]), "{label}");
         }
     }
 
@@ -638,21 +649,26 @@ mod tests {
     }
 
     #[test]
-    fn decode_shares_received_buffer() {
+    fn decode_copies_reply_out_of_buffer() {
         let mut decoder = ReplyDecoder::default();
-        let mut buf = BytesMut::from(&b"250-first\r\n250 second\r\n"[..]);
-        let start = buf.as_ptr() as usize;
+        let mut buf = BytesMut::from(&b"250-first\r\n250 second\r\n354 go\r\n"[..]);
+        let received = buf.as_ptr_range();
 
-        let reply = decoder.decode(&mut buf).unwrap().unwrap();
+        let replies = [
+            decoder.decode(&mut buf).unwrap().unwrap(),
+            decoder.decode(&mut buf).unwrap().unwrap(),
+        ];
 
-        let first = reply.lines()[0].as_ptr() as usize;
-        let second = reply.lines()[1].as_ptr() as usize;
-        assert_eq!(first - start, 4, "first line text points into the buffer");
-        assert_eq!(
-            second - start,
-            15,
-            "second line text points into the buffer"
-        );
+        for reply in &replies {
+            for line in reply.lines() {
+                let start = line.as_ptr();
+                assert!(
+                    !received.contains(&start),
+                    "{reply:?} points into the buffer"
+                );
+            }
+        }
+        assert!(buf.is_empty());
     }
 
     #[test]

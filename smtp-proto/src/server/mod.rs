@@ -801,7 +801,6 @@ impl Session {
                 let status = format!("{}.0.0", code / 100);
                 let lines = reply
                     .lines()
-                    .iter()
                     .map(|line| {
                         let mut with_status = BytesMut::from(status.as_bytes());
                         if !line.is_empty() {
