@@ -122,7 +122,7 @@ impl ReplyDecoder {
     /// Returns the octets of text stored for the unfinished reply.
     #[cfg(fuzzing)]
     pub(crate) fn buffered_text(&self) -> usize {
-        self.lines.iter().map(Bytes::len).sum()
+        self.text.len()
     }
 
     fn decode_lines(&mut self, buf: &mut BytesMut) -> Result<Option<Reply>, ParseError> {
