@@ -82,9 +82,9 @@ impl fmt::Display for Stage {
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Error {
-    /// The server answered with a 4xx or 5xx reply that ends the transaction or the session.
+    /// The server sent a 4xx or 5xx reply that ends the transaction or the session.
     Rejected {
-        /// The command the reply answered.
+        /// The step whose command got the reply.
         stage: Stage,
         /// The reply.
         reply: Reply,
@@ -157,14 +157,14 @@ pub enum Error {
     MechanismNotOffered {
         /// The mechanism that was asked for, if one was named.
         requested: Option<Mechanism>,
-        /// What the server offered.
+        /// The mechanisms the server offered.
         offered: Vec<Mechanism>,
     },
     /// The message needs an extension the server does not offer.
     ExtensionRequired {
         /// The missing extension.
         extension: Extension,
-        /// What in the message needs it.
+        /// The part of the message that needs it.
         reason: &'static str,
     },
     /// The message is larger than the server's SIZE limit (RFC 1870 section 6).

@@ -33,7 +33,7 @@ use crate::command::{Command, Notify};
 use crate::data::DataEncoder;
 use crate::reply::Reply;
 
-/// Where the session is in its setup.
+/// The setup step the session is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Phase {
     Greeting,
@@ -54,7 +54,7 @@ pub(crate) struct Pending {
     pub(crate) deadline: Option<Instant>,
 }
 
-/// What a pending reply answers.
+/// The command a pending reply belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Expect {
     Greeting,
@@ -162,7 +162,7 @@ pub(crate) struct Transaction {
     pub(crate) notify: Option<Notify>,
     /// ORCPT for every RCPT with an ASCII address (RFC 3461 section 4.2).
     pub(crate) original_recipients: bool,
-    /// BDAT chunks sent and not yet answered.
+    /// BDAT chunks sent whose replies have not arrived.
     pub(crate) chunks_in_flight: usize,
     /// The first negative reply to a BDAT chunk.
     pub(crate) bdat_rejected: Option<Reply>,
@@ -191,7 +191,7 @@ pub(crate) struct BodyTransfer {
     pub(crate) framing: Framing,
 }
 
-/// How message content is delimited on the wire.
+/// The delimiting of message content on the wire.
 #[derive(Debug)]
 pub(crate) enum Framing {
     /// DATA: dot-stuffing and the end-of-data line.
